@@ -1,0 +1,161 @@
+// The configuration schema: the single source of the config's types and defaults.
+// Every object is strict (unknown keys are errors); cross-references are checked in superRefine.
+
+import { z } from "zod";
+
+/** A secret is never written in the config itself: it names an environment variable or a file. */
+export const SecretRef = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name") }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const channelName = z.string().regex(/^[#&][^\s,\x07]{1,49}$/, "a channel name such as #operations");
+const nickName = z.string().regex(/^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/, "an IRC nick");
+
+/**
+ * Who a rule applies to. `anyone`; `identified` (logged in to services);
+ * `role:NAME`; `account:NAME` (services account); `mask:nick!user@host` (glob with * and ?).
+ */
+export const Principal = z
+  .string()
+  .regex(/^(anyone|identified|role:[\w.-]+|account:\S+|mask:\S+!\S+@\S+)$/, "anyone, identified, role:NAME, account:NAME or mask:nick!user@host");
+
+const Rule = z.strictObject({
+  allow: z.array(Principal).default([]),
+  deny: z.array(Principal).default([]),
+});
+export type Rule = z.infer<typeof Rule>;
+
+const PermissionSchema = Rule.extend({
+  /** Per-channel rules replace the command's rule in that channel ("private" for private messages). */
+  channels: z.record(z.string(), Rule).default({}),
+});
+export type Permission = z.infer<typeof PermissionSchema>;
+
+const IrcSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(6697),
+  tls: z.boolean().default(true),
+  /** Verify the server's TLS certificate (turn off only for a test network). */
+  tlsVerify: z.boolean().default(true),
+  password: SecretRef.optional(),
+  nick: nickName.default("tugboat"),
+  /** Nicks to take while the primary is in use; the bot keeps trying to regain the primary. */
+  altNicks: z.array(nickName).default([]),
+  username: z.string().regex(/^[^\s@]{1,10}$/).default("tugboat"),
+  realname: z.string().min(1).default("tugboat deploy bot"),
+  sasl: z.strictObject({ account: z.string().min(1), password: SecretRef }).optional(),
+  /** NickServ IDENTIFY, used when SASL is not configured or the server does not offer it. */
+  nickserv: z.strictObject({ account: z.string().min(1).optional(), password: SecretRef, service: z.string().default("NickServ") }).optional(),
+  channels: z.array(channelName).min(1),
+  /** Never answer these (other bots): masks nick!user@host. */
+  ignore: z.array(z.string().regex(/^\S+!\S+@\S+$/, "a mask nick!user@host")).default([]),
+  flood: z
+    .strictObject({
+      burst: z.number().int().min(1).max(20).default(4),
+      intervalMs: z.number().int().min(0).max(10_000).default(1000),
+    })
+    .prefault({}),
+  /** Lines queued while disconnected are dropped after this long. */
+  lineLifetimeSec: z.number().int().min(1).default(300),
+  maxLinesPerReply: z.number().int().min(1).max(50).default(4),
+  reconnect: z
+    .strictObject({
+      minDelayMs: z.number().int().min(10).default(1000),
+      maxDelayMs: z.number().int().min(100).default(120_000),
+      /** A connection that stays up this long resets the backoff. */
+      stableAfterMs: z.number().int().min(100).default(60_000),
+    })
+    .prefault({}),
+  regainNickEveryMs: z.number().int().min(100).default(30_000),
+  connectTimeoutMs: z.number().int().min(100).default(15_000),
+});
+
+const ConsoleSchema = z.strictObject({
+  nick: nickName.default("you"),
+  channel: channelName.default("#operations"),
+});
+
+const SalChannelSchema = z.strictObject({
+  /** `!log PROJECT message`: the first word must be one of sal.projects. */
+  requireProject: z.boolean().default(false),
+});
+
+const SalSchema = z.strictObject({
+  channels: z.record(channelName, SalChannelSchema).default({}),
+  projects: z.array(z.string().regex(/^[\w.-]{1,64}$/)).default([]),
+  maxLength: z.number().int().min(10).max(10_000).default(1000),
+  /** Task ids linkified on the web and stored on the entry, e.g. T1234. */
+  taskPattern: z.string().default("\\bT\\d{1,9}\\b"),
+  taskUrl: z.string().url().nullable().default(null),
+  commitUrl: z.string().url().nullable().default(null),
+});
+
+const ApiTokenSchema = z.strictObject({
+  /** Recorded as the entry's identity, e.g. l10nupdate@deploy1001. */
+  name: z.string().regex(/^[\w.@-]{1,100}$/),
+  token: SecretRef,
+});
+
+const WebSchema = z.strictObject({
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** The URL people reach the web UI at; permalinks in IRC use it. */
+  publicUrl: z.string().url().optional(),
+  pageSize: z.number().int().min(1).max(1000).default(100),
+  bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(65_536),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    chat: z.enum(["console", "irc"]).default("console"),
+    irc: IrcSchema.optional(),
+    console: ConsoleSchema.prefault({}),
+    /** Services accounts and masks grouped under a name; rules refer to them as role:NAME. */
+    roles: z.record(z.string().regex(/^[\w.-]+$/), z.array(Principal)).default({}),
+    /** Per permission name (each command names its permission). Missing ones use the command's default. */
+    permissions: z.record(z.string(), PermissionSchema).default({}),
+    commandTimeoutMs: z.number().int().min(10).default(30_000),
+    sal: SalSchema.prefault({}),
+    api: z.strictObject({ tokens: z.array(ApiTokenSchema).default([]) }).prefault({}),
+    web: WebSchema.prefault({}),
+    log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (config.chat === "irc" && !config.irc) {
+      ctx.addIssue({ code: "custom", path: ["irc"], message: "chat is irc, so an irc section is required" });
+    }
+    const principals: Array<[string, (string | number)[]]> = [];
+    for (const [name, members] of Object.entries(config.roles)) {
+      members.forEach((p, i) => principals.push([p, ["roles", name, i]]));
+    }
+    for (const [name, perm] of Object.entries(config.permissions)) {
+      for (const list of ["allow", "deny"] as const) {
+        perm[list].forEach((p, i) => principals.push([p, ["permissions", name, list, i]]));
+        for (const [chan, rule] of Object.entries(perm.channels)) {
+          rule[list].forEach((p, i) => principals.push([p, ["permissions", name, "channels", chan, list, i]]));
+        }
+      }
+    }
+    for (const [p, path] of principals) {
+      const role = /^role:(.+)$/.exec(p)?.[1];
+      if (role !== undefined && !(role in config.roles)) {
+        ctx.addIssue({ code: "custom", path, message: `unknown role "${role}" (defined roles: ${Object.keys(config.roles).join(", ") || "none"})` });
+      }
+    }
+    const names = new Set<string>();
+    config.api.tokens.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: "custom", path: ["api", "tokens", i, "name"], message: `duplicate token name "${t.name}"` });
+      names.add(t.name);
+    });
+    try {
+      new RegExp(config.sal.taskPattern);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", path: ["sal", "taskPattern"], message: `not a valid regular expression: ${(e as Error).message}` });
+    }
+  });
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigSchema>;
+export type IrcConfig = z.infer<typeof IrcSchema>;

@@ -1,0 +1,163 @@
+// SalStore on SQLite (better-sqlite3): WAL, synchronous=FULL so an append is durable when it returns,
+// triggers that forbid UPDATE and DELETE, and an FTS5 index over message and nick.
+
+import Database from "better-sqlite3";
+import type { NewSalEntry, SalEntry, SalSource } from "./entry.js";
+import { decodeCursor, encodeCursor, endOfDay, searchWords, type AppendResult, type SalPage, type SalQuery, type SalStore } from "./store.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time TEXT NOT NULL,
+  nick TEXT NOT NULL,
+  account TEXT,
+  mask TEXT,
+  channel TEXT,
+  project TEXT,
+  message TEXT NOT NULL,
+  source TEXT NOT NULL,
+  identity TEXT,
+  deploy_id INTEGER,
+  task TEXT,
+  idempotency_key TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_idem ON entries(identity, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_nick ON entries(nick COLLATE NOCASE, id);
+CREATE INDEX IF NOT EXISTS entries_project ON entries(project, id);
+CREATE INDEX IF NOT EXISTS entries_time ON entries(time);
+CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(
+  message, nick, content='entries', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS entries_ai AFTER INSERT ON entries BEGIN
+  INSERT INTO entries_fts(rowid, message, nick) VALUES (new.id, new.message, new.nick);
+END;
+CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries BEGIN
+  SELECT RAISE(ABORT, 'the SAL is append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries BEGIN
+  SELECT RAISE(ABORT, 'the SAL is append-only');
+END;
+`;
+
+interface Row {
+  id: number;
+  time: string;
+  nick: string;
+  account: string | null;
+  mask: string | null;
+  channel: string | null;
+  project: string | null;
+  message: string;
+  source: string;
+  identity: string | null;
+  deploy_id: number | null;
+  task: string | null;
+}
+
+function toEntry(r: Row): SalEntry {
+  return {
+    id: r.id,
+    time: r.time,
+    nick: r.nick,
+    account: r.account,
+    mask: r.mask,
+    channel: r.channel,
+    project: r.project,
+    message: r.message,
+    source: r.source as SalSource,
+    identity: r.identity,
+    deployId: r.deploy_id,
+    task: r.task,
+  };
+}
+
+export class SqliteSalStore implements SalStore {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly byKey: Database.Statement;
+  private readonly byId: Database.Statement;
+
+  constructor(
+    file: string,
+    private readonly now: () => Date,
+  ) {
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    // FULL: the WAL is synced at every commit, so an acknowledged entry survives a power cut.
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    this.insert = this.db.prepare(
+      `INSERT INTO entries (time, nick, account, mask, channel, project, message, source, identity, deploy_id, task, idempotency_key)
+       VALUES (@time, @nick, @account, @mask, @channel, @project, @message, @source, @identity, @deployId, @task, @idempotencyKey)`,
+    );
+    this.byKey = this.db.prepare("SELECT * FROM entries WHERE identity IS ? AND idempotency_key = ?");
+    this.byId = this.db.prepare("SELECT * FROM entries WHERE id = ?");
+  }
+
+  private readonly appendTx = (e: NewSalEntry): AppendResult => {
+    const key = e.idempotencyKey ?? null;
+    if (key !== null) {
+      const existing = this.byKey.get(e.identity, key) as Row | undefined;
+      if (existing) return { entry: toEntry(existing), created: false };
+    }
+    const time = this.now().toISOString();
+    const info = this.insert.run({ ...e, time, idempotencyKey: key });
+    const row = this.byId.get(info.lastInsertRowid) as Row;
+    return { entry: toEntry(row), created: true };
+  };
+
+  async append(e: NewSalEntry): Promise<AppendResult> {
+    return this.db.transaction(this.appendTx).immediate(e);
+  }
+
+  async get(id: number): Promise<SalEntry | null> {
+    const row = this.byId.get(id) as Row | undefined;
+    return row ? toEntry(row) : null;
+  }
+
+  async search(query: SalQuery): Promise<SalPage> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: query.limit + 1 };
+    const words = query.q ? searchWords(query.q) : [];
+    let from = "entries e";
+    if (words.length > 0) {
+      // Each word quoted (so FTS operators in user text are literal) and prefix-matched.
+      params.match = words.map((w) => `"${w.replaceAll('"', '""')}"*`).join(" ");
+      from = "entries_fts f JOIN entries e ON e.id = f.rowid";
+      where.push("entries_fts MATCH @match");
+    }
+    if (query.nick) {
+      where.push("e.nick = @nick COLLATE NOCASE");
+      params.nick = query.nick;
+    }
+    if (query.project) {
+      where.push("e.project = @project");
+      params.project = query.project;
+    }
+    if (query.before) {
+      where.push("e.time < @before");
+      params.before = endOfDay(query.before);
+    }
+    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    if (cursor !== null) {
+      where.push("e.id < @cursor");
+      params.cursor = cursor;
+    }
+    const order = words.length > 0 ? "f.rowid DESC" : "e.id DESC";
+    const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT @limit`;
+    const rows = this.db.prepare(sql).all(params) as Row[];
+    const more = rows.length > query.limit;
+    const entries = rows.slice(0, query.limit).map(toEntry);
+    const last = entries.at(-1);
+    return { entries, nextCursor: more && last ? encodeCursor(last.id) : null };
+  }
+
+  async count(): Promise<number> {
+    return (this.db.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

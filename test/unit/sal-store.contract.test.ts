@@ -1,0 +1,112 @@
+// The SalStore contract: the same assertions on the in-memory fake and on SQLite.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { NewSalEntry } from "../../src/sal/entry.js";
+import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
+import type { SalStore } from "../../src/sal/store.js";
+import { MemorySalStore } from "../fakes/memory-sal-store.js";
+
+function entry(over: Partial<NewSalEntry> = {}): NewSalEntry {
+  return {
+    nick: "alice", account: null, mask: "alice!a@ops/alice", channel: "#operations", project: null,
+    message: "restarted memcached on mc1004 (T1234)", source: "irc", identity: null, deployId: null, task: "T1234",
+    ...over,
+  };
+}
+
+type Factory = (now: () => Date) => { store: SalStore; cleanup(): void };
+const factories: Record<string, Factory> = {
+  memory: (now) => ({ store: new MemorySalStore(now), cleanup() {} }),
+  sqlite: (now) => {
+    const dir = mkdtempSync(join(tmpdir(), "sal-"));
+    return { store: new SqliteSalStore(join(dir, "sal.db"), now), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+describe.each(Object.keys(factories))("SalStore contract: %s", (kind) => {
+  let cleanup = () => {};
+  let clock = new Date("2026-11-20T10:00:00.000Z");
+  const make = () => {
+    clock = new Date("2026-11-20T10:00:00.000Z");
+    const made = factories[kind]!(() => clock);
+    cleanup = made.cleanup;
+    return made.store;
+  };
+  afterEach(() => cleanup());
+
+  it("appends with increasing ids and the clock's UTC time, and reads back", async () => {
+    const store = make();
+    const a = await store.append(entry());
+    clock = new Date("2026-11-20T10:00:01.500Z");
+    const b = await store.append(entry({ nick: "bob", message: "second" }));
+    expect(a.created).toBe(true);
+    expect(b.entry.id).toBeGreaterThan(a.entry.id);
+    expect(b.entry.time).toBe("2026-11-20T10:00:01.500Z");
+    expect(await store.get(a.entry.id)).toEqual(a.entry);
+    expect(await store.get(9999)).toBeNull();
+    expect(await store.count()).toBe(2);
+    await store.close();
+  });
+
+  it("an idempotency key makes a retried append return the first entry", async () => {
+    const store = make();
+    const first = await store.append(entry({ identity: "cron@deploy1", idempotencyKey: "k1", source: "api" }));
+    const again = await store.append(entry({ identity: "cron@deploy1", idempotencyKey: "k1", source: "api", message: "other" }));
+    const otherIdentity = await store.append(entry({ identity: "cron@deploy2", idempotencyKey: "k1", source: "api" }));
+    expect(again).toEqual({ entry: first.entry, created: false });
+    expect(otherIdentity.created).toBe(true);
+    expect(await store.count()).toBe(2);
+  });
+
+  it("searches words (prefix, any order, case-insensitive) in message and nick, newest first", async () => {
+    const store = make();
+    await store.append(entry({ message: "restarted memcached on mc1004" }));
+    await store.append(entry({ nick: "bob", message: "Restarting apache on mw1001" }));
+    await store.append(entry({ nick: "carol", message: "depooled db1001" }));
+    const r = await store.search({ q: "restart", limit: 10 });
+    expect(r.entries.map((e) => e.nick)).toEqual(["bob", "alice"]);
+    expect((await store.search({ q: "mc1004 RESTARTED", limit: 10 })).entries).toHaveLength(1);
+    expect((await store.search({ q: "carol", limit: 10 })).entries.map((e) => e.message)).toEqual(["depooled db1001"]);
+    // FTS syntax in user text is taken literally, never an error.
+    expect((await store.search({ q: '("db1001* -:^', limit: 10 })).entries).toHaveLength(1);
+  });
+
+  it("filters by nick, project and on-or-before day, and pages with a cursor", async () => {
+    const store = make();
+    for (let i = 0; i < 5; i++) {
+      clock = new Date(Date.UTC(2026, 10, 20 + i, 12));
+      await store.append(entry({ message: `m${i}`, project: i % 2 ? "mediawiki" : null, nick: i === 4 ? "Bob" : "alice" }));
+    }
+    expect((await store.search({ nick: "bob", limit: 10 })).entries.map((e) => e.message)).toEqual(["m4"]);
+    expect((await store.search({ project: "mediawiki", limit: 10 })).entries.map((e) => e.message)).toEqual(["m3", "m1"]);
+    expect((await store.search({ before: "2026-11-22", limit: 10 })).entries.map((e) => e.message)).toEqual(["m2", "m1", "m0"]);
+    const p1 = await store.search({ limit: 2 });
+    expect(p1.entries.map((e) => e.message)).toEqual(["m4", "m3"]);
+    const p2 = await store.search({ limit: 2, cursor: p1.nextCursor! });
+    expect(p2.entries.map((e) => e.message)).toEqual(["m2", "m1"]);
+    const p3 = await store.search({ limit: 2, cursor: p2.nextCursor! });
+    expect(p3.entries.map((e) => e.message)).toEqual(["m0"]);
+    expect(p3.nextCursor).toBeNull();
+  });
+});
+
+describe("SqliteSalStore durability", () => {
+  it("refuses updates and deletes, and keeps entries across reopen", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sal-"));
+    const file = join(dir, "sal.db");
+    const store = new SqliteSalStore(file, () => new Date());
+    const { entry: e } = await store.append(entry());
+    await store.close();
+    const Database = (await import("better-sqlite3")).default;
+    const raw = new Database(file);
+    expect(() => raw.prepare("UPDATE entries SET message = 'x'").run()).toThrow(/append-only/);
+    expect(() => raw.prepare("DELETE FROM entries").run()).toThrow(/append-only/);
+    raw.close();
+    const reopened = new SqliteSalStore(file, () => new Date());
+    expect(await reopened.get(e.id)).toEqual(e);
+    await reopened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
