@@ -1,0 +1,142 @@
+// createApp: wires the services, the router and the web server around the adapters main.ts built.
+// Imports no I/O library itself; adapters (chat, store, web factory) come in as dependencies.
+
+import type { Logger } from "pino";
+import { commands as allCommands } from "../commands/index.js";
+import { Acl } from "./chat/acl.js";
+import type { Command, Links, Services } from "./chat/command.js";
+import { splitMessage } from "./chat/format.js";
+import type { ChatPort } from "./chat/port.js";
+import { Router } from "./chat/router.js";
+import type { LoadedConfig } from "./config/load.js";
+import type { SalEntry } from "./sal/entry.js";
+import { SalService } from "./sal/service.js";
+import type { SalStore } from "./sal/store.js";
+import { BotMetrics } from "./observability/bot-metrics.js";
+import { ReplyPages } from "./web/reply-pages.js";
+import type { WebDeps } from "./web/server.js";
+
+export interface WebServerLike {
+  listen(opts: { host: string; port: number }): Promise<string>;
+  close(): Promise<unknown>;
+  readonly server: { address(): unknown };
+}
+
+export interface AppDeps {
+  readonly loaded: LoadedConfig;
+  readonly chat: ChatPort;
+  readonly store: SalStore;
+  readonly log: Logger;
+  readonly metrics: BotMetrics;
+  readonly web: (deps: WebDeps) => WebServerLike;
+  /** Public URL of the web UI; derived from the listening address when the config has none. */
+  readonly baseUrl?: string;
+  readonly commands?: readonly Command[];
+  /** Called once the web server listens, before the chat starts (the terminal banner). */
+  readonly onListening?: (url: string) => void;
+}
+
+export interface App {
+  start(): Promise<{ url: string }>;
+  stop(reason?: string): Promise<void>;
+  readonly sal: SalService;
+  readonly router: Router;
+  readonly metrics: BotMetrics;
+  url(): string;
+}
+
+/** The IRC line announcing an entry written by a script or a deploy. */
+export function announcement(entry: SalEntry, link: string): string {
+  const via = entry.identity && entry.identity !== entry.nick ? ` (via ${entry.identity})` : "";
+  const project = entry.project ? `[${entry.project}] ` : "";
+  return `SAL: ${entry.nick}${via}: ${project}${entry.message} <${link}>`;
+}
+
+export function createApp(deps: AppDeps): App {
+  const { config, secrets } = deps.loaded;
+  const { chat, log, metrics } = deps;
+  const commands = deps.commands ?? allCommands;
+  let baseUrl = deps.baseUrl ?? config.web.publicUrl?.replace(/\/+$/, "") ?? "";
+
+  const entriesWritten = metrics.counter("tugboat_sal_entries_written_total", "SAL entries written, by source.");
+  const commandsRun = metrics.counter("tugboat_commands_total", "Chat commands handled, by command and outcome.");
+  const refused = metrics.counter("tugboat_commands_refused_total", "Chat commands refused by permissions, by command.");
+  metrics.gauge("tugboat_chat_connected", "1 while the bot is connected to the chat network and in its channels.", () => (chat.status().connected ? 1 : 0));
+  metrics.gauge("tugboat_chat_on_primary_nick", "1 while the bot holds its primary nick (it ignores commands otherwise).", () => (chat.status().onPrimaryNick ? 1 : 0));
+  metrics.gauge("tugboat_outbound_queue_depth", "Lines waiting in the outbound (flood-paced) queue.", () => chat.status().queueDepth);
+  metrics.gauge("tugboat_outbound_lines_dropped_total", "Outbound lines dropped because they expired during an outage.", () => chat.status().linesDropped);
+
+  const sal = new SalService(deps.store, config.sal, (source) => entriesWritten({ source }));
+  const replies = new ReplyPages(baseUrl);
+  const links: Links = {
+    entry: (id) => `${baseUrl}/log/${id}`,
+    home: () => `${baseUrl}/`,
+    help: (command) => `${baseUrl}/help${command ? `#${command}` : ""}`,
+  };
+  const services: Services = { config, sal, links, commands };
+  const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
+  const router = new Router({
+    chat,
+    commands,
+    services,
+    acl: new Acl(config),
+    log: log.child({ component: "router" }),
+    channels,
+    ignore: config.irc?.ignore ?? [],
+    timeoutMs: config.commandTimeoutMs,
+    maxLinesPerReply: config.irc?.maxLinesPerReply ?? 4,
+    keepReply: (lines) => replies.add(lines),
+    onOutcome: (command, outcome) => {
+      commandsRun({ command, outcome });
+      if (outcome === "refused") refused({ command });
+    },
+  });
+  chat.onMessage((m) => router.handle(m));
+
+  // Entries from scripts and deploys are announced; IRC entries were typed in the channel already.
+  sal.onEntry((entry) => {
+    if (entry.source === "irc" || entry.source === "console" || !entry.channel) return;
+    const text = announcement(entry, links.entry(entry.id));
+    for (const line of splitMessage(text, chat.budget(entry.channel, true)).slice(0, 3)) chat.send(entry.channel, line, { notice: true, kind: "sal" });
+  });
+
+  const web = deps.web({
+    config,
+    get baseUrl() {
+      return baseUrl;
+    },
+    sal,
+    apiTokens: secrets.apiTokens,
+    commands,
+    replies,
+    log: log.child({ component: "web" }),
+    metrics: () => metrics.render(),
+    health: () => ({ irc: chat.status() }),
+    defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
+  });
+
+  return {
+    sal,
+    router,
+    metrics,
+    url: () => baseUrl,
+    async start() {
+      await web.listen({ host: config.web.host, port: config.web.port });
+      if (!baseUrl) {
+        const addr = web.server.address() as { address: string; port: number };
+        const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
+        baseUrl = `http://${host}:${addr.port}`;
+      }
+      deps.onListening?.(baseUrl);
+      await chat.start();
+      log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
+      return { url: baseUrl };
+    },
+    async stop(reason) {
+      await router.settle();
+      await chat.stop(reason);
+      await web.close();
+      await deps.store.close();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// The shape every chat command has (commands/*.ts), the context it runs in, and what it returns.
+// Commands never touch the chat library: they get a context and return a Reply.
+
+import type { Logger } from "pino";
+import type { z } from "zod";
+import type { Config, Rule } from "../config/schema.js";
+import type { SalService } from "../sal/service.js";
+import { UserError } from "../errors.js";
+import type { Sender } from "./port.js";
+
+export interface Services {
+  readonly config: Config;
+  readonly sal: SalService;
+  readonly links: Links;
+  /** All registered commands (for !help). */
+  readonly commands: readonly Command[];
+}
+
+export interface Links {
+  entry(id: number): string;
+  home(): string;
+  help(command?: string): string;
+}
+
+export interface CommandContext {
+  readonly sender: Sender;
+  /** The channel the command was typed in; null in a private message. */
+  readonly channel: string | null;
+  /** What the user typed after the command name (raw, formatting stripped). */
+  readonly requestId: string;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly services: Services;
+}
+
+export interface Reply {
+  readonly lines: readonly string[];
+  /** Link for the "(N more: LINK)" tail when the reply is capped; defaults to a page of the whole reply. */
+  readonly more?: string;
+  /** Address the sender by nick in a channel ("nick: ..."); default true. */
+  readonly address?: boolean;
+}
+
+export interface CommandSpec<A> {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly summary: string;
+  readonly usage: string;
+  /** Permission name looked up in config.permissions; defaultRule applies where the config is silent. */
+  readonly permission: string;
+  readonly defaultRule: Rule;
+  /** Validates the raw argument text into the command's arguments. */
+  readonly args: z.ZodType<A, string>;
+  run(ctx: CommandContext, args: A): Promise<Reply>;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly summary: string;
+  readonly usage: string;
+  readonly permission: string;
+  readonly defaultRule: Rule;
+  execute(ctx: CommandContext, rawArgs: string): Promise<Reply>;
+}
+
+/** Erases the argument type: the args schema is applied inside execute, so the registry is homogeneous. */
+export function defineCommand<A>(spec: CommandSpec<A>): Command {
+  return {
+    name: spec.name,
+    aliases: spec.aliases ?? [],
+    summary: spec.summary,
+    usage: spec.usage,
+    permission: spec.permission,
+    defaultRule: spec.defaultRule,
+    async execute(ctx, rawArgs) {
+      const parsed = spec.args.safeParse(rawArgs);
+      if (!parsed.success) {
+        const why = parsed.error.issues.map((i) => i.message).join("; ");
+        throw new UserError(`${why} (usage: ${spec.usage})`);
+      }
+      return spec.run(ctx, parsed.data);
+    },
+  };
+}
+
+export const reply = (...lines: string[]): Reply => ({ lines });

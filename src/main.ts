@@ -1,0 +1,193 @@
+// The composition root: reads the environment and arguments, loads the config, builds the adapters,
+// wires the app, handles signals. Subcommands: start (the bot), log (a SAL entry via the API), check-config.
+
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { pino, type Logger } from "pino";
+import { createApp } from "./app.js";
+import { ConsoleChat } from "./chat/console-chat.js";
+import { IrcFrameworkChat } from "./chat/irc-framework-chat.js";
+import type { ChatPort } from "./chat/port.js";
+import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { ConfigError } from "./errors.js";
+import { BotMetrics } from "./observability/bot-metrics.js";
+import { SqliteSalStore } from "./sal/sqlite-store.js";
+import { buildWebServer } from "./web/server.js";
+import { postLogEntry } from "./cli/log-client.js";
+
+const HELP = `tugboat: chat-ops for deployers, and the Server Admin Log
+
+Usage: tugboat [--config FILE] [--data-dir DIR] COMMAND [ARGS]
+
+Commands:
+  start                 run the bot (with no config: a terminal chat, the SAL in SQLite, web UI on 127.0.0.1:8080)
+  log MESSAGE           write a SAL entry through the bot's HTTP API (retries; exits non-zero if it fails)
+                          --url URL (TUGBOAT_URL), --token-file FILE (TUGBOAT_TOKEN), --project P, --nick N, --channel C
+  check-config          validate the configuration and exit (exit code 2 when it is invalid)
+
+Options:
+  --config FILE         YAML or JSON configuration (also TUGBOAT_CONFIG); default: the embedded default
+  --data-dir DIR        where state lives (also TUGBOAT_DATA_DIR); default: $XDG_STATE_HOME/tugboat or ~/.local/state/tugboat
+  -h, --help            this help
+  -v, --version         the version
+`;
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find tugboat's package.json");
+    dir = up;
+  }
+  return dir;
+}
+
+function dataDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (flag) return resolve(flag);
+  if (env.TUGBOAT_DATA_DIR) return resolve(env.TUGBOAT_DATA_DIR);
+  return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "tugboat");
+}
+
+function makeLogger(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Logger {
+  const level = env.TUGBOAT_LOG_LEVEL ?? loaded.config.log.level;
+  const redact = { paths: ["password", "token", "*.password", "*.token", "headers.authorization", "req.headers.authorization"], censor: "[secret]" };
+  // In the terminal chat, logs go to a file so they do not interleave with the conversation.
+  const destination = loaded.config.chat === "console" ? pino.destination({ dest: join(dataDir, "tugboat.log"), mkdir: true, sync: false }) : pino.destination(1);
+  return pino({ level, redact, base: { app: "tugboat" } }, destination);
+}
+
+async function start(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { config } = loaded;
+  const log = makeLogger(loaded, dataDir, env);
+  const metrics = new BotMetrics();
+  const reconnects = metrics.counter("tugboat_chat_reconnects_total", "Connection attempts to the chat network after the first.");
+  let stopping: Promise<void> | null = null;
+  const shutdown = (reason: string, code = 0) => {
+    stopping ??= (async () => {
+      log.info({ reason }, "stopping");
+      const timer = setTimeout(() => process.exit(code || 1), 10_000);
+      try {
+        await app.stop(reason);
+      } finally {
+        clearTimeout(timer);
+        log.flush();
+        process.exitCode = code;
+      }
+    })();
+    return stopping;
+  };
+  let chat: ChatPort;
+  if (config.chat === "irc" && config.irc) {
+    let first = true;
+    chat = new IrcFrameworkChat(config.irc, { password: loaded.secrets.ircPassword, saslPassword: loaded.secrets.saslPassword, nickservPassword: loaded.secrets.nickservPassword }, log.child({ component: "irc" }), {
+      onReconnect: () => (first ? (first = false) : reconnects()),
+    });
+  } else {
+    chat = new ConsoleChat({
+      input: process.stdin,
+      output: process.stdout,
+      botNick: "tugboat",
+      userNick: config.console.nick,
+      channel: config.console.channel,
+      interactive: Boolean(process.stdin.isTTY),
+      onEnd: () => void shutdown("end of input"),
+    });
+  }
+  const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
+  const where = config.chat === "console" ? "" : ` on ${config.irc?.host}:${config.irc?.port}`;
+  const banner = (url: string) => process.stderr.write(`tugboat: web UI at ${url}, ${chat.name} chat${where}, data in ${dataDir}\n`);
+  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner });
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  try {
+    await app.start();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "EADDRINUSE") throw new ConfigError(`web: ${config.web.host}:${config.web.port} is already in use (set web.port in the config)`);
+    throw e;
+  }
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: "string" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+      url: { type: "string" },
+      "token-file": { type: "string" },
+      project: { type: "string" },
+      nick: { type: "string" },
+      channel: { type: "string" },
+    },
+  });
+  const root = packageRoot();
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${(JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version}\n`);
+    return 0;
+  }
+  const [command = "start", ...rest] = positionals;
+  const dataDir = dataDirFrom(values["data-dir"], env);
+  const configPath = values.config ?? env.TUGBOAT_CONFIG ?? null;
+  const defaultPath = join(root, "config", "default.yaml");
+  const prepareDataDir = () => {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // The embedded default's API token, created once so local scripts can log at once.
+    const tokenFile = join(dataDir, "api-token");
+    if (configPath === null && !existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+  };
+  const load = () => loadConfig(configPath ? resolve(configPath) : null, defaultPath, { env, readFile: (p) => readFileSync(p, "utf8"), dataDir });
+
+  switch (command) {
+    case "start": {
+      if (rest.length) throw new ConfigError(`start takes no arguments (got ${rest.join(" ")})`);
+      prepareDataDir();
+      await start(load(), dataDir, env);
+      return -1; // keep running
+    }
+    case "check-config": {
+      const loaded = load();
+      process.stdout.write(`${loaded.source}: configuration is valid (chat: ${loaded.config.chat})\n`);
+      return 0;
+    }
+    case "log": {
+      const message = rest.join(" ");
+      let url = values.url ?? env.TUGBOAT_URL;
+      let token = env.TUGBOAT_TOKEN;
+      const tokenFile = values["token-file"] ?? (token ? undefined : join(dataDir, "api-token"));
+      if (tokenFile) {
+        try {
+          token = readFileSync(tokenFile, "utf8").trim();
+        } catch (e) {
+          throw new ConfigError(`cannot read the API token from ${tokenFile} (${(e as NodeJS.ErrnoException).code}); set TUGBOAT_TOKEN or --token-file`);
+        }
+      }
+      if (!url) {
+        const { config } = configPath ? load() : { config: null };
+        url = config?.web.publicUrl ?? `http://127.0.0.1:${config?.web.port ?? 8080}`;
+      }
+      const result = await postLogEntry({
+        url,
+        token: token ?? "",
+        body: { message, ...(values.project ? { project: values.project } : {}), ...(values.nick ? { nick: values.nick } : {}), ...(values.channel ? { channel: values.channel } : {}), idempotencyKey: randomUUID() },
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(`Logged the message at ${result.url}\n`);
+      return 0;
+    }
+    default:
+      throw new ConfigError(`unknown command "${command}" (see tugboat --help)`);
+  }
+}

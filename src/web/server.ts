@@ -1,0 +1,185 @@
+// The HTTP server (fastify): SAL pages and API, the Atom feed, health and the bot's metrics.
+// Every query and body is validated with zod; errors answer with a status and a specific reason.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Command } from "../chat/command.js";
+import type { Config } from "../config/schema.js";
+import { UserError } from "../errors.js";
+import type { SalService } from "../sal/service.js";
+import { renderAtomFeed } from "./atom.js";
+import { layout } from "./layout.js";
+import { escapeHtml, type LinkRules } from "./linkify.js";
+import { renderEntryPage, renderNotFound, renderSalPage } from "./sal-page.js";
+import type { ReplyPages } from "./reply-pages.js";
+
+export interface WebDeps {
+  readonly config: Config;
+  readonly baseUrl: string;
+  readonly sal: SalService;
+  readonly apiTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
+  readonly commands: readonly Command[];
+  readonly replies: ReplyPages;
+  readonly log: Logger;
+  readonly metrics: () => string;
+  readonly health: () => { irc: { connected: boolean; nick: string; queueDepth: number } };
+  /** Where API entries are announced when the body names no channel. */
+  readonly defaultChannel: string | null;
+}
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD").refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "not a real date");
+const emptyToUndefined = (v: unknown) => (v === "" ? undefined : v);
+
+const SalQuery = z.strictObject({
+  q: z.preprocess(emptyToUndefined, z.string().max(200).optional()),
+  nick: z.preprocess(emptyToUndefined, z.string().max(64).optional()),
+  project: z.preprocess(emptyToUndefined, z.string().max(64).optional()),
+  before: z.preprocess(emptyToUndefined, day.optional()),
+  cursor: z.preprocess(emptyToUndefined, z.string().max(64).optional()),
+  limit: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(500).optional()),
+});
+
+const LogBody = z.strictObject({
+  message: z.string({ error: "message is required (a string)" }),
+  nick: z.string().min(1).max(64).regex(/^[^\s]+$/, "nick has no spaces").optional(),
+  project: z.string().max(64).optional(),
+  channel: z.string().max(64).optional(),
+  idempotencyKey: z.string().min(1).max(200).optional(),
+  deployId: z.number().int().positive().optional(),
+});
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+function issues(e: z.ZodError): string {
+  return e.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+}
+
+export function buildWebServer(deps: WebDeps) {
+  const { config, sal } = deps;
+  const app = Fastify({ loggerInstance: deps.log, bodyLimit: config.web.bodyLimitBytes, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  const rules: LinkRules = {
+    taskPattern: new RegExp(config.sal.taskPattern, "gu"),
+    taskUrl: config.sal.taskUrl,
+    commitUrl: config.sal.commitUrl,
+  };
+  const tokens = deps.apiTokens.map((t) => ({ name: t.name, hash: digest(t.token) }));
+  const html = (reply: FastifyReply, status: number, body: string) => reply.code(status).type("text/html; charset=utf-8").send(body);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, "request failed");
+    const message =
+      err.code === "FST_ERR_CTP_BODY_TOO_LARGE" ? `body too large: the limit is ${config.web.bodyLimitBytes} bytes`
+      : err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ? "send the body as application/json"
+      : err.code === "FST_ERR_CTP_EMPTY_JSON_BODY" ? "the body is empty: send a JSON object"
+      : status >= 500 ? "internal error"
+      : err.message;
+    void reply.code(status).send({ error: message });
+  });
+
+  app.get("/", async (req, reply) => {
+    const parsed = SalQuery.safeParse(req.query);
+    const query = parsed.success ? parsed.data : {};
+    const page = await sal.store.search({ ...query, limit: query.limit ?? config.web.pageSize });
+    const q = { ...(query.q ? { q: query.q } : {}), ...(query.nick ? { nick: query.nick } : {}), ...(query.project ? { project: query.project } : {}), ...(query.before ? { before: query.before } : {}) };
+    return html(reply, parsed.success ? 200 : 400, renderSalPage({
+      entries: page.entries, query: q, nextCursor: page.nextCursor, projects: [...config.sal.projects], rules, baseUrl: deps.baseUrl,
+      ...(parsed.success ? {} : { error: issues(parsed.error) }),
+    }));
+  });
+
+  app.get("/log/:id", async (req, reply) => {
+    const id = z.coerce.number().int().positive().safeParse((req.params as { id: string }).id);
+    const entry = id.success ? await sal.store.get(id.data) : null;
+    if (!entry) return html(reply, 404, renderNotFound("No SAL entry has that number.", deps.baseUrl));
+    return html(reply, 200, renderEntryPage(entry, rules, deps.baseUrl));
+  });
+
+  app.get("/feed.atom", async (req, reply) => {
+    const parsed = SalQuery.safeParse(req.query);
+    if (!parsed.success) return reply.code(400).send({ error: issues(parsed.error) });
+    const page = await sal.store.search({ ...parsed.data, limit: Math.min(parsed.data.limit ?? 50, 200) });
+    const updated = page.entries[0]?.time ?? new Date(0).toISOString();
+    return reply.type("application/atom+xml; charset=utf-8").send(renderAtomFeed({ entries: page.entries, baseUrl: deps.baseUrl, title: "Server Admin Log", updated }));
+  });
+
+  app.get("/api/sal", async (req, reply) => {
+    const parsed = SalQuery.safeParse(req.query);
+    if (!parsed.success) return reply.code(400).send({ error: issues(parsed.error) });
+    const page = await sal.store.search({ ...parsed.data, limit: parsed.data.limit ?? config.web.pageSize });
+    return { entries: page.entries.map((e) => ({ ...e, url: `${deps.baseUrl}/log/${e.id}` })), nextCursor: page.nextCursor };
+  });
+
+  const authenticate = (req: FastifyRequest): string | null => {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
+    if (!m) return null;
+    const given = digest(m[1]!);
+    // Compare against every token in constant time, so timing reveals neither a token nor its name.
+    let found: string | null = null;
+    for (const t of tokens) if (timingSafeEqual(t.hash, given)) found = t.name;
+    return found;
+  };
+
+  app.post("/api/log", async (req, reply) => {
+    const identity = authenticate(req);
+    if (!identity) return reply.code(401).header("www-authenticate", 'Bearer realm="tugboat"').send({ error: "missing or wrong API token (Authorization: Bearer TOKEN)" });
+    const body = LogBody.safeParse(req.body);
+    if (!body.success) return reply.code(400).send({ error: issues(body.error) });
+    const header = req.headers["idempotency-key"];
+    const idempotencyKey = body.data.idempotencyKey ?? (typeof header === "string" && header.length > 0 && header.length <= 200 ? header : undefined);
+    const channel = body.data.channel ?? deps.defaultChannel;
+    if (body.data.channel && !sal.isSalChannel(body.data.channel)) {
+      return reply.code(400).send({ error: `channel: ${body.data.channel} is not a SAL channel (SAL channels: ${Object.keys(config.sal.channels).join(", ") || "none"})` });
+    }
+    try {
+      const { entry, created } = await sal.log({
+        nick: body.data.nick ?? identity.split("@")[0]!,
+        channel,
+        project: body.data.project ?? null,
+        message: body.data.message,
+        source: "api",
+        identity,
+        deployId: body.data.deployId ?? null,
+        idempotencyKey: idempotencyKey ?? null,
+      });
+      return reply.code(created ? 201 : 200).send({ entry, url: `${deps.baseUrl}/log/${entry.id}`, created });
+    } catch (e) {
+      if (e instanceof UserError) return reply.code(400).send({ error: e.message });
+      throw e;
+    }
+  });
+
+  app.get("/healthz", async (_req, reply) => {
+    let salOk = true;
+    try {
+      await sal.store.count();
+    } catch {
+      salOk = false;
+    }
+    const h = deps.health();
+    return reply.code(salOk ? 200 : 503).send({ status: salOk ? (h.irc.connected ? "ok" : "degraded") : "failing", sal: salOk ? "ok" : "failing", chat: h.irc });
+  });
+
+  app.get("/metrics", async (_req, reply) => reply.type("text/plain; version=0.0.4; charset=utf-8").send(deps.metrics()));
+
+  app.get("/help", async (_req, reply) => {
+    const rows = deps.commands
+      .map((c) => `<tr id="${escapeHtml(c.name)}"><td><code>${escapeHtml(c.usage)}</code></td><td>${escapeHtml(c.summary)}${c.aliases.length ? ` (also ${c.aliases.map((a) => `!${escapeHtml(a)}`).join(", ")})` : ""}</td></tr>`)
+      .join("\n");
+    return html(reply, 200, layout({ title: "Commands", baseUrl: deps.baseUrl, body: `<h1>Commands</h1><table class="commands"><tbody>${rows}</tbody></table>` }));
+  });
+
+  app.get("/reply/:id", async (req, reply) => {
+    const lines = deps.replies.get((req.params as { id: string }).id);
+    if (!lines) return html(reply, 404, renderNotFound("That reply is no longer kept (the bot keeps the most recent ones).", deps.baseUrl));
+    return html(reply, 200, layout({ title: "Reply", baseUrl: deps.baseUrl, body: `<h1>Reply</h1><pre class="reply">${escapeHtml(lines.join("\n"))}</pre>` }));
+  });
+
+  app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));
+  return app;
+}
+export type WebServer = ReturnType<typeof buildWebServer>;
