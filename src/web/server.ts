@@ -127,6 +127,7 @@ export function buildWebServer(deps: WebDeps) {
   app.post("/api/log", async (req, reply) => {
     const identity = authenticate(req);
     if (!identity) return reply.code(401).header("www-authenticate", 'Bearer realm="tugboat"').send({ error: "missing or wrong API token (Authorization: Bearer TOKEN)" });
+    if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) return reply.code(415).send({ error: "send the body as application/json" });
     const body = LogBody.safeParse(req.body);
     if (!body.success) return reply.code(400).send({ error: issues(body.error) });
     const header = req.headers["idempotency-key"];

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NewSalEntry } from "../../src/sal/entry.js";
 import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
@@ -99,7 +100,6 @@ describe("SqliteSalStore durability", () => {
     const store = new SqliteSalStore(file, () => new Date());
     const { entry: e } = await store.append(entry());
     await store.close();
-    const Database = (await import("better-sqlite3")).default;
     const raw = new Database(file);
     expect(() => raw.prepare("UPDATE entries SET message = 'x'").run()).toThrow(/append-only/);
     expect(() => raw.prepare("DELETE FROM entries").run()).toThrow(/append-only/);
