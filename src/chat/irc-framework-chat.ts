@@ -47,6 +47,7 @@ export class IrcFrameworkChat implements ChatPort {
     private readonly events: IrcChatEvents = {},
   ) {
     this.ownUser = config.username;
+    this.nick = config.nick;
     this.queue = new OutboundQueue({
       burst: config.flood.burst,
       intervalMs: config.flood.intervalMs,
@@ -70,13 +71,13 @@ export class IrcFrameworkChat implements ChatPort {
     this.timers.add(t);
   }
 
-  private get nick(): string {
-    return this.client.user.nick || this.config.nick;
-  }
+  /** Our nick as the server knows it (irc-framework updates its own copy after our handlers run). */
+  private nick: string;
 
   private wire(): void {
     const c = this.client;
-    c.on("registered", () => {
+    c.on("registered", (e: { nick: string }) => {
+      this.nick = e.nick;
       this.registered = true;
       this.registeredAt = Date.now();
       this.log.info({ nick: this.nick, server: `${this.config.host}:${this.config.port}` }, "registered on IRC");
@@ -108,6 +109,11 @@ export class IrcFrameworkChat implements ChatPort {
       c.changeNick(next);
     });
     c.on("nick", (e: { nick: string; new_nick: string }) => {
+      if (ircLower(e.nick) === ircLower(this.nick)) {
+        this.nick = e.new_nick;
+        this.log.info({ nick: e.new_nick }, "nick changed");
+        return;
+      }
       if (ircLower(e.nick) === ircLower(this.config.nick) && ircLower(e.new_nick) !== ircLower(this.config.nick)) this.regainSoon();
     });
     c.on("quit", (e: { nick: string }) => {
@@ -162,6 +168,7 @@ export class IrcFrameworkChat implements ChatPort {
   private connect(): void {
     if (this.stopping) return;
     this.altIndex = 0;
+    this.nick = this.config.nick;
     this.events.onReconnect?.();
     this.client.connect({
       host: this.config.host,
