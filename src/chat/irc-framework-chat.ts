@@ -6,7 +6,7 @@ import { Client, type MessageEvent } from "irc-framework";
 import type { Logger } from "pino";
 import type { IrcConfig } from "../config/schema.js";
 import { ircLower } from "./acl.js";
-import { messageBudget } from "./format.js";
+import { messageBudget, splitMessage } from "./format.js";
 import { OutboundQueue, type OutboundLine } from "./outbound-queue.js";
 import type { ChatPort, ChatStatus, IncomingMessage, OutgoingOptions } from "./port.js";
 import { realClock } from "../clock.js";
@@ -54,6 +54,7 @@ export class IrcFrameworkChat implements ChatPort {
       lifetimeMs: config.lineLifetimeSec * 1000,
       maxBacklogPerKind: 3,
       clock: realClock,
+      summarize: (target, kind, lines) => this.summarize(target, kind, lines),
       write: (line) => this.client.raw(line.notice ? "NOTICE" : "PRIVMSG", line.target, line.text),
       onDrop: (line) => {
         this.log.warn({ target: line.target, kind: line.kind }, "outbound line expired while disconnected");
@@ -135,6 +136,15 @@ export class IrcFrameworkChat implements ChatPort {
       text: e.message,
     };
     for (const h of this.handlers) h(msg);
+  }
+
+  /** One line standing for many queued during an outage: never a backlog dump. */
+  private summarize(target: string, kind: string, lines: OutboundLine[]): OutboundLine {
+    const last = lines.at(-1)!;
+    const what = kind === "sal" ? `${lines.length} SAL entries were logged while I was disconnected; the latest` : `${lines.length} messages were queued while I was disconnected; the last`;
+    const budget = this.budget(target, last.notice);
+    const pieces = splitMessage(`${what}: ${last.text}`, budget - 3);
+    return { target, kind, notice: last.notice, text: pieces.length > 1 ? `${pieces[0]}…` : (pieces[0] ?? what) };
   }
 
   private markReady(): void {
@@ -228,6 +238,10 @@ export class IrcFrameworkChat implements ChatPort {
   }
 
   send(target: string, text: string, options: OutgoingOptions = {}): void {
+    if (this.stopping) {
+      this.log.warn({ target, text }, "line not sent: the bot is shutting down");
+      return;
+    }
     this.queue.enqueue({ target, text, notice: options.notice ?? false, ...(options.kind ? { kind: options.kind } : {}) });
   }
 
