@@ -82,11 +82,7 @@ export class IrcFrameworkChat implements ChatPort {
       this.registered = true;
       this.registeredAt = Date.now();
       this.log.info({ nick: this.nick, server: `${this.config.host}:${this.config.port}` }, "registered on IRC");
-      if (this.secrets.nickservPassword && !this.loggedIn) {
-        const ns = this.config.nickserv!;
-        const who = ns.account ? `${ns.account} ` : "";
-        c.raw("PRIVMSG", ns.service, `IDENTIFY ${who}${this.secrets.nickservPassword}`);
-      }
+      this.identifyWithNickServ();
       this.pendingJoins = new Set(this.config.channels.map(ircLower));
       for (const ch of this.config.channels) c.join(ch);
       // Lines wait for the joins (a +n channel refuses them before); a refused join must not hold them forever.
@@ -96,6 +92,7 @@ export class IrcFrameworkChat implements ChatPort {
     c.on("loggedin", () => {
       this.loggedIn = true;
     });
+    c.on("sasl failed", (e: { reason: string }) => this.log.warn({ reason: e.reason }, "SASL did not log us in"));
     c.on("join", (e: { nick: string; ident: string; hostname: string; channel: string }) => {
       if (ircLower(e.nick) !== ircLower(this.nick)) return;
       this.ownUser = e.ident;
@@ -136,6 +133,20 @@ export class IrcFrameworkChat implements ChatPort {
       text: e.message,
     };
     for (const h of this.handlers) h(msg);
+  }
+
+  /**
+   * NickServ IDENTIFY when SASL did not log us in (not configured, not offered by the server, or
+   * refused): with the nickserv credentials, else the SASL ones.
+   */
+  private identifyWithNickServ(): void {
+    if (this.loggedIn) return;
+    const password = this.secrets.nickservPassword ?? this.secrets.saslPassword;
+    if (!password) return;
+    const account = this.config.nickserv?.account ?? this.config.sasl?.account;
+    const service = this.config.nickserv?.service ?? "NickServ";
+    this.log.info({ service, account, sasl: Boolean(this.secrets.saslPassword) }, "identifying with NickServ");
+    this.client.raw("PRIVMSG", service, `IDENTIFY ${account ? `${account} ` : ""}${password}`);
   }
 
   /** One line standing for many queued during an outage: never a backlog dump. */

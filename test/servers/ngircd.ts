@@ -113,8 +113,9 @@ function renderConfig({ port, dir, fast, extraConfig }: ConfigParams): string {
     // 0 would mean unlimited but is announced as CHANLIMIT=#&+:0, which clients may read as "none".
     "MaxJoins = 100",
     "MaxNickLength = 30",
-    // Default -1 (no cap): every command costs ~1 s of penalty after a small burst, and the first
-    // command after registration waits ~1 s. ngircd warns that 0 "is not recommended"; that is the point.
+    // Default -1 (no cap): a client is suspended ~1 s right after registering and after MODE, 2 s after
+    // any error reply, and commands beyond 3 per read wait for the next second (3 lines/s). With 0 none
+    // of that applies; ngircd logs that 0 "is not recommended", which for tests is the point.
     ...(fast ? ["MaxPenaltyTime = 0"] : []),
     "",
     "[Options]",
@@ -161,7 +162,6 @@ async function launch(binary: string, configPath: string, port: number, log: Lin
   // -n: stay in the foreground and log to stdout (line-buffered), so the log is ours to keep.
   const child = spawn(binary, ["-n", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });
   liveChildren.add(child);
-  if (child.pid !== undefined) await writeFile(join(dirname(configPath), SERVER_PID_FILE), String(child.pid));
   const thisLaunch: string[] = [];
   let listening = false;
   const listeningLine = `Now listening on [${HOST}]:${port}`;
@@ -190,6 +190,9 @@ async function launch(binary: string, configPath: string, port: number, log: Lin
       resolve();
     });
   });
+
+  // After the listeners above: an await before them could miss an early "close".
+  if (child.pid !== undefined) await writeFile(join(dirname(configPath), SERVER_PID_FILE), String(child.pid));
 
   // Ready means ngircd itself logged that it bound the port and a TCP connect succeeds: the log line
   // guards against a stranger listening on a port ngircd then fails to bind.
