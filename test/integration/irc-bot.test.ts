@@ -123,6 +123,35 @@ describe("tugboat on a real IRC server (fast ngircd)", () => {
     expect((await alice.waitFor(fromBot(), { since: mark })).params[1]).toBe(`alice: Logged the message at ${bot.url}/log/1`);
   });
 
+  it("connects over TLS with a server password, and identifies to NickServ when the server offers no SASL", async () => {
+    const secure = await startNgircd({ fast: true, tls: true, password: "letmein" });
+    const nickserv = await connectClient({ host: secure.host, port: secure.port, nick: "NickServ", password: "letmein" });
+    clients.push(nickserv);
+    const loaded = await startBot({
+      port: secure.tlsPort!,
+      irc: { tls: true, tlsVerify: false, sasl: { account: "tugboat-bot", password: { env: "UNUSED" } } },
+      secrets: { password: "letmein", saslPassword: "s3cret-pass", nickservPassword: null },
+    });
+    bot = loaded;
+    try {
+      await until(() => loaded.chat.status().connected, 10_000, "bot joined over TLS");
+      const identify = await nickserv.waitFor((m) => m.command === "PRIVMSG" && m.nick === "tugboat", { since: 0 });
+      expect(identify.params).toEqual(["NickServ", "IDENTIFY tugboat-bot s3cret-pass"]);
+      // The password never reaches the logs.
+      expect(loaded.log.join("")).not.toContain("s3cret-pass");
+      const alice = await connectClient({ host: secure.host, port: secure.port, nick: "alice", password: "letmein" });
+      clients.push(alice);
+      await alice.join("#operations");
+      const mark = alice.mark();
+      alice.say("#operations", "!log over TLS");
+      expect((await alice.waitFor(fromBot(), { since: mark })).params[1]).toBe(`alice: Logged the message at ${loaded.url}/log/1`);
+    } finally {
+      await loaded.stop();
+      bot = undefined;
+      await secure.stop();
+    }
+  });
+
   it("keeps working when the server is unreachable at start, connecting once it appears", async () => {
     const late = await startNgircd({ fast: true });
     await late.stop();

@@ -19,11 +19,17 @@ export interface NgircdOptions {
   readonly port?: number;
   /** Appended verbatim to the generated config, e.g. an [Operator] or [Channel] section. */
   readonly extraConfig?: string;
+  /** Require this server password (PASS) from every client. */
+  readonly password?: string;
+  /** Also listen with TLS (a self-signed certificate made with openssl) on a second free port. */
+  readonly tls?: boolean;
 }
 
 export interface NgircdServer {
   readonly host: "127.0.0.1";
   readonly port: number;
+  /** The TLS port when started with `tls: true`. */
+  readonly tlsPort: number | null;
   /** SIGTERM, then SIGKILL if ngircd has not exited after 5 s. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL: clients see their connection reset, as on a crash. Idempotent. */
@@ -69,14 +75,21 @@ export async function startNgircd(opts: NgircdOptions = {}): Promise<NgircdServe
 
   const configPath = join(dir, CONFIG_FILE);
   const log = new LineRing(LOG_LINES);
+  const tls = opts.tls ? await makeCertificate(dir) : null;
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freePort());
-    const config = renderConfig({ port, dir, fast: opts.fast ?? false, extraConfig: opts.extraConfig ?? "" });
+    const tlsPort = tls ? await freePort() : null;
+    const extra = [
+      opts.password ? `[Global]\nPassword = ${opts.password}` : "",
+      tls && tlsPort ? `[SSL]\nCertFile = ${tls.cert}\nKeyFile = ${tls.key}\nPorts = ${tlsPort}` : "",
+      opts.extraConfig ?? "",
+    ].join("\n");
+    const config = renderConfig({ port, dir, fast: opts.fast ?? false, extraConfig: extra });
     await writeFile(configPath, config, { mode: 0o644 });
     await configTest(binary, configPath, config);
     try {
       const running = await launch(binary, configPath, port, log);
-      return new NgircdProcess(binary, configPath, port, log, running);
+      return new NgircdProcess(binary, configPath, port, tlsPort, log, running);
     } catch (err) {
       // Another process took the port between freePort() closing it and ngircd binding it.
       if (err instanceof PortInUseError && opts.port === undefined && attempt < PORT_ATTEMPTS) continue;
@@ -131,6 +144,23 @@ function renderConfig({ port, dir, fast, extraConfig }: ConfigParams): string {
 }
 
 class PortInUseError extends Error {}
+
+/** A throw-away self-signed certificate for 127.0.0.1, readable by ngircd after it drops root. */
+async function makeCertificate(dir: string): Promise<{ cert: string; key: string }> {
+  const openssl = await ensureDebianPackage("openssl", "openssl");
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      openssl,
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+      { timeout: 20_000 },
+      (error, _stdout, stderr) => (error ? reject(new Error(`openssl failed: ${stderr || error.message}`)) : resolve()),
+    );
+  });
+  await chmod(key, 0o644);
+  return { cert, key };
+}
 
 /**
  * `ngircd --configtest` exits 0 even for unknown variables or unparsable values; it only prints
@@ -220,6 +250,7 @@ class NgircdProcess implements NgircdServer {
     private readonly binary: string,
     private readonly configPath: string,
     readonly port: number,
+    readonly tlsPort: number | null,
     private readonly log: LineRing,
     running: Running,
   ) {

@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { commands as allCommands } from "../../commands/index.js";
 import { createApp, type App } from "../../src/app.js";
 import type { Command } from "../../src/chat/command.js";
-import { IrcFrameworkChat } from "../../src/chat/irc-framework-chat.js";
+import { IrcFrameworkChat, type IrcSecrets } from "../../src/chat/irc-framework-chat.js";
 import { parseConfigText } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import { BotMetrics } from "../../src/observability/bot-metrics.js";
@@ -26,7 +26,7 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string }): Promise<RunningBot> {
+export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string; secrets?: IrcSecrets }): Promise<RunningBot> {
   const dataDir = mkdtempSync(join(tmpdir(), "tugboat-bot-"));
   const input: ConfigInput = {
     chat: "irc",
@@ -43,7 +43,7 @@ export async function startBot(opts: { port: number; config?: Partial<ConfigInpu
   const config = parseConfigText(JSON.stringify(input), "test.json");
   const lines: string[] = [];
   const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(s) });
-  const chat = new IrcFrameworkChat(config.irc!, { password: null, saslPassword: null, nickservPassword: null }, log.child({ component: "irc" }));
+  const chat = new IrcFrameworkChat(config.irc!, opts.secrets ?? { password: null, saslPassword: null, nickservPassword: null }, log.child({ component: "irc" }));
   const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
   const app = createApp({
     loaded: { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }] }, source: "test" },

@@ -44,6 +44,8 @@ export interface ConnectOptions {
   readonly nick: string;
   readonly user?: string;
   readonly realname?: string;
+  /** Server password (PASS), sent before NICK. */
+  readonly password?: string;
   /** Deadline for connecting and registering (default 10 s). */
   readonly timeoutMs?: number;
 }
@@ -89,6 +91,7 @@ export async function connectClient(opts: ConnectOptions): Promise<IrcTestClient
   const socket = connect({ host: opts.host, port: opts.port });
   const client = new RawIrcClient(socket, opts.nick, `${opts.host}:${opts.port}`);
   // Written before the socket connects: node queues them, and a refused connect rejects the wait below.
+  if (opts.password !== undefined) client.raw(`PASS ${opts.password}`);
   client.raw(`NICK ${opts.nick}`);
   client.raw(`USER ${opts.user ?? opts.nick} 0 * :${opts.realname ?? `tugboat test user ${opts.nick}`}`);
   try {
