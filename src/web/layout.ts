@@ -27,8 +27,8 @@ export function absoluteUrl(baseUrl: string, path: string): string {
 
 const NAV: ReadonlyArray<readonly [string, string]> = [
   ["SAL", "/"],
-  ["Deploys", "/deploys"],
-  ["Fleet", "/fleet"],
+  // Deploys (/deploys) and Fleet (/fleet) join when those pages exist: no dead links.
+  ["Commands", "/help"],
 ];
 
 // Colours chosen for >= 7:1 contrast on text and >= 4.5:1 on muted text, in both schemes.

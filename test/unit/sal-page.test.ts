@@ -56,7 +56,7 @@ describe("layout", () => {
     expect(html.startsWith("<!doctype html>")).toBe(true);
     expect(html).toContain(`<meta name="viewport" content="width=device-width, initial-scale=1">`);
     expect(html).toMatch(/<link rel="alternate" type="application\/atom\+xml"[^>]* href="\/feed\.atom">/);
-    for (const [label, href] of [["SAL", "/"], ["Deploys", "/deploys"], ["Fleet", "/fleet"]]) {
+    for (const [label, href] of [["SAL", "/"], ["Commands", "/help"]]) {
       expect(html).toContain(`<a href="${href}">${label}</a>`);
     }
     expect(html).toContain(">tugboat</a>");
@@ -72,7 +72,7 @@ describe("layout", () => {
 
   it("roots links at a base URL's path prefix", () => {
     const prefixed = layout({ title: "t", body: "", baseUrl: "https://example.org/tugboat/" });
-    expect(prefixed).toContain(`<a href="/tugboat/deploys">Deploys</a>`);
+    expect(prefixed).toContain(`<a href="/tugboat/help">Commands</a>`);
     expect(prefixed).toContain(`href="/tugboat/feed.atom"`);
   });
 });
