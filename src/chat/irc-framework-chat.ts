@@ -55,7 +55,12 @@ export class IrcFrameworkChat implements ChatPort {
       maxBacklogPerKind: 3,
       clock: realClock,
       summarize: (target, kind, lines) => this.summarize(target, kind, lines),
-      write: (line) => this.client.raw(line.notice ? "NOTICE" : "PRIVMSG", line.target, line.text),
+      // irc-framework silently drops a line written after its socket closed: say so instead.
+      write: (line) => {
+        if (!this.client.connection.connected) return false;
+        this.client.raw(line.notice ? "NOTICE" : "PRIVMSG", line.target, line.text);
+        return true;
+      },
       onDrop: (line) => {
         this.log.warn({ target: line.target, kind: line.kind }, "outbound line expired while disconnected");
         this.events.onDrop?.(line);

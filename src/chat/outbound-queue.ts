@@ -28,8 +28,12 @@ export interface OutboundQueueOptions {
   /** Builds that summary; default `summarizeBacklog`. */
   readonly summarize?: (target: string, kind: string, lines: OutboundLine[]) => OutboundLine;
   readonly clock: Clock;
-  /** The transport; called only while connected. It must not throw (see `pump`). */
-  readonly write: (line: OutboundLine) => void;
+  /**
+   * The transport; called only while connected. It must not throw (see `pump`). Returning false
+   * means the transport found itself disconnected and did not take the line: the line stays first
+   * in the queue and the queue holds until setConnected(true).
+   */
+  readonly write: (line: OutboundLine) => boolean | void;
   readonly onDrop?: (line: OutboundLine, reason: "expired") => void;
 }
 
@@ -182,13 +186,21 @@ export class OutboundQueue {
         const next = this.pending.shift();
         if (next === undefined) break;
         if (this.intervalMs > 0) this.tokens -= 1;
+        let taken: boolean | void;
         try {
-          this.write(next.line);
+          taken = this.write(next.line);
         } catch (err) {
           // Keep the line rather than lose it; the error still reaches whoever triggered the write.
           this.pending.unshift(next);
           if (this.intervalMs > 0) this.tokens += 1;
           throw err;
+        }
+        if (taken === false) {
+          // The connection died before we heard of it: keep the line, as if the disconnect came first.
+          this.pending.unshift(next);
+          if (this.intervalMs > 0) this.tokens += 1;
+          this.setConnected(false);
+          return;
         }
         this.sentCount++;
       }

@@ -469,3 +469,23 @@ describe("OutboundQueue options", () => {
     expect(() => setup(options)).toThrow(RangeError);
   });
 });
+
+describe("a transport that finds itself disconnected", () => {
+  it("keeps the refused line first and resumes with it after reconnect", () => {
+    const clock = new FakeClock();
+    const written: string[] = [];
+    let up = true;
+    const q = new OutboundQueue({ burst: 4, intervalMs: 1000, lifetimeMs: 60_000, maxBacklogPerKind: 3, clock, write: (l) => (up ? void written.push(l.text) : false) });
+    q.setConnected(true);
+    q.enqueue({ target: "#a", text: "one", notice: false });
+    up = false;
+    q.enqueue({ target: "#a", text: "two", notice: false });
+    q.enqueue({ target: "#a", text: "three", notice: false });
+    expect(written).toEqual(["one"]);
+    expect(q.depth).toBe(2);
+    up = true;
+    q.setConnected(true);
+    expect(written).toEqual(["one", "two", "three"]);
+    expect(q.sent).toBe(3);
+  });
+});
