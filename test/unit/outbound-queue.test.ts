@@ -19,7 +19,7 @@ function setup(options: Partial<Omit<OutboundQueueOptions, "clock" | "write">> =
   const queue = new OutboundQueue({
     ...options,
     clock,
-    write: (line) => written.push({ at: clock.now(), line }),
+    write: (line) => void written.push({ at: clock.now(), line }),
     onDrop: (line, reason) => drops.push({ line, reason }),
   });
   const texts = (): string[] => written.map((w) => w.line.text);
