@@ -2,7 +2,7 @@
 // wires the app, handles signals. Subcommands: start (the bot), log (a SAL entry via the API), check-config.
 
 import { randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import { createApp } from "./app.js";
 import { ConsoleChat } from "./chat/console-chat.js";
 import { IrcFrameworkChat } from "./chat/irc-framework-chat.js";
 import type { ChatPort } from "./chat/port.js";
-import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { loadConfig, parseConfigText, type LoadedConfig } from "./config/load.js";
 import { ConfigError } from "./errors.js";
 import { BotMetrics } from "./observability/bot-metrics.js";
 import { SqliteSalStore } from "./sal/sqlite-store.js";
@@ -26,7 +26,8 @@ Usage: tugboat [--config FILE] [--data-dir DIR] COMMAND [ARGS]
 Commands:
   start                 run the bot (with no config: a terminal chat, the SAL in SQLite, web UI on 127.0.0.1:8080)
   log MESSAGE           write a SAL entry through the bot's HTTP API (retries; exits non-zero if it fails)
-                          --url URL (TUGBOAT_URL), --token-file FILE (TUGBOAT_TOKEN), --project P, --nick N, --channel C
+                          --url URL (TUGBOAT_URL), --token-file FILE (TUGBOAT_TOKEN), --project P, --nick N, --channel C,
+                          --tries N (attempts before giving up; default 5)
   check-config          validate the configuration and exit (exit code 2 when it is invalid)
 
 Options:
@@ -46,6 +47,14 @@ function packageRoot(): string {
   return dir;
 }
 
+function readConfigFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 function dataDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   if (flag) return resolve(flag);
   if (env.TUGBOAT_DATA_DIR) return resolve(env.TUGBOAT_DATA_DIR);
@@ -55,8 +64,10 @@ function dataDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
 function makeLogger(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Logger {
   const level = env.TUGBOAT_LOG_LEVEL ?? loaded.config.log.level;
   const redact = { paths: ["password", "token", "*.password", "*.token", "headers.authorization", "req.headers.authorization"], censor: "[secret]" };
-  // In the terminal chat, logs go to a file so they do not interleave with the conversation.
-  const destination = loaded.config.chat === "console" ? pino.destination({ dest: join(dataDir, "tugboat.log"), mkdir: true, sync: false }) : pino.destination(1);
+  // In the terminal chat, logs go to a file so they do not interleave with the conversation. The file is
+  // opened here, synchronously: pino flushes at process.exit, and an async open still pending then (a
+  // start-up error such as a busy port) made that flush throw over the real error.
+  const destination = loaded.config.chat === "console" ? pino.destination({ fd: openSync(join(dataDir, "tugboat.log"), "a"), sync: false }) : pino.destination(1);
   return pino({ level, redact, base: { app: "tugboat" } }, destination);
 }
 
@@ -127,6 +138,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       project: { type: "string" },
       nick: { type: "string" },
       channel: { type: "string" },
+      tries: { type: "string" },
     },
   });
   const root = packageRoot();
@@ -158,12 +170,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return -1; // keep running
     }
     case "check-config": {
+      // The embedded default names the api-token that start creates; create it here too, or a fresh
+      // install's check would call the default invalid.
+      if (configPath === null) prepareDataDir();
       const loaded = load();
       process.stdout.write(`${loaded.source}: configuration is valid (chat: ${loaded.config.chat})\n`);
       return 0;
     }
     case "log": {
       const message = rest.join(" ");
+      const tries = values.tries === undefined ? 5 : Number(values.tries);
+      if (!Number.isInteger(tries) || tries < 1 || tries > 100) throw new ConfigError(`--tries must be a whole number from 1 to 100 (got ${values.tries})`);
       let url = values.url ?? env.TUGBOAT_URL;
       let token = env.TUGBOAT_TOKEN;
       const tokenFile = values["token-file"] ?? (token ? undefined : join(dataDir, "api-token"));
@@ -175,12 +192,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         }
       }
       if (!url) {
-        const { config } = configPath ? load() : { config: null };
+        // Only the bot's address is needed, so its secrets (IRC passwords, other scripts' tokens) are not
+        // resolved: a script's user need not be able to read them.
+        const config = configPath ? parseConfigText(readConfigFile(resolve(configPath)), resolve(configPath)) : null;
         url = config?.web.publicUrl ?? `http://127.0.0.1:${config?.web.port ?? 8080}`;
       }
       const result = await postLogEntry({
         url,
         token: token ?? "",
+        tries,
         body: { message, ...(values.project ? { project: values.project } : {}), ...(values.nick ? { nick: values.nick } : {}), ...(values.channel ? { channel: values.channel } : {}), idempotencyKey: randomUUID() },
         log: (line) => process.stderr.write(`${line}\n`),
       });
