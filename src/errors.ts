@@ -20,3 +20,8 @@ export class RemoteError extends Error {
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
+
+/** `tugboat log` could not write the entry (after its retries): exit code 1. */
+export class LogFailed extends Error {
+  override readonly name = "LogFailed";
+}

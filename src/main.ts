@@ -7,17 +7,8 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { pino, type Logger } from "pino";
-import { createApp } from "./app.js";
-import { ConsoleChat } from "./chat/console-chat.js";
-import { IrcFrameworkChat } from "./chat/irc-framework-chat.js";
-import type { ChatPort } from "./chat/port.js";
-import { loadConfig, parseConfigText, type LoadedConfig } from "./config/load.js";
+import { loadConfig, parseConfigText } from "./config/load.js";
 import { ConfigError } from "./errors.js";
-import { BotMetrics } from "./observability/bot-metrics.js";
-import { SqliteSalStore } from "./sal/sqlite-store.js";
-import { buildWebServer } from "./web/server.js";
-import { postLogEntry } from "./cli/log-client.js";
 
 const HELP = `tugboat: chat-ops for deployers, and the Server Admin Log
 
@@ -59,68 +50,6 @@ function dataDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   if (flag) return resolve(flag);
   if (env.TUGBOAT_DATA_DIR) return resolve(env.TUGBOAT_DATA_DIR);
   return join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "tugboat");
-}
-
-function makeLogger(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Logger {
-  const level = env.TUGBOAT_LOG_LEVEL ?? loaded.config.log.level;
-  const redact = { paths: ["password", "token", "*.password", "*.token", "headers.authorization", "req.headers.authorization"], censor: "[secret]" };
-  // In the terminal chat, logs go to a file so they do not interleave with the conversation. The file is
-  // opened here, synchronously: pino flushes at process.exit, and an async open still pending then (a
-  // start-up error such as a busy port) made that flush throw over the real error.
-  const destination = loaded.config.chat === "console" ? pino.destination({ fd: openSync(join(dataDir, "tugboat.log"), "a"), sync: false }) : pino.destination(1);
-  return pino({ level, redact, base: { app: "tugboat" } }, destination);
-}
-
-async function start(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const { config } = loaded;
-  const log = makeLogger(loaded, dataDir, env);
-  const metrics = new BotMetrics();
-  const reconnects = metrics.counter("tugboat_chat_reconnects_total", "Connection attempts to the chat network after the first.");
-  let stopping: Promise<void> | null = null;
-  const shutdown = (reason: string, code = 0) => {
-    stopping ??= (async () => {
-      log.info({ reason }, "stopping");
-      const timer = setTimeout(() => process.exit(code || 1), 10_000);
-      try {
-        await app.stop(reason);
-      } finally {
-        clearTimeout(timer);
-        log.flush();
-        process.exitCode = code;
-      }
-    })();
-    return stopping;
-  };
-  let chat: ChatPort;
-  if (config.chat === "irc" && config.irc) {
-    let first = true;
-    chat = new IrcFrameworkChat(config.irc, { password: loaded.secrets.ircPassword, saslPassword: loaded.secrets.saslPassword, nickservPassword: loaded.secrets.nickservPassword }, log.child({ component: "irc" }), {
-      onReconnect: () => (first ? (first = false) : reconnects()),
-    });
-  } else {
-    chat = new ConsoleChat({
-      input: process.stdin,
-      output: process.stdout,
-      botNick: "tugboat",
-      userNick: config.console.nick,
-      channel: config.console.channel,
-      interactive: Boolean(process.stdin.isTTY),
-      onEnd: () => void shutdown("end of input"),
-    });
-  }
-  const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
-  const where = config.chat === "console" ? "" : ` on ${config.irc?.host}:${config.irc?.port}`;
-  const banner = (url: string) => process.stderr.write(`tugboat: web UI at ${url}, ${chat.name} chat${where}, data in ${dataDir}\n`);
-  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner });
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  try {
-    await app.start();
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === "EADDRINUSE") throw new ConfigError(`web: ${config.web.host}:${config.web.port} is already in use (set web.port in the config)`);
-    throw e;
-  }
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -166,7 +95,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     case "start": {
       if (rest.length) throw new ConfigError(`start takes no arguments (got ${rest.join(" ")})`);
       prepareDataDir();
-      await start(load(), dataDir, env);
+      await (await import("./run-bot.js")).runBot(load(), dataDir, env);
       return -1; // keep running
     }
     case "check-config": {
@@ -197,6 +126,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         const config = configPath ? parseConfigText(readConfigFile(resolve(configPath)), resolve(configPath)) : null;
         url = config?.web.publicUrl ?? `http://127.0.0.1:${config?.web.port ?? 8080}`;
       }
+      const { postLogEntry } = await import("./cli/log-client.js");
       const result = await postLogEntry({
         url,
         token: token ?? "",

@@ -2,6 +2,9 @@
 // One idempotency key for all tries, so a retry after a lost response never writes twice.
 
 import axios, { AxiosError } from "axios";
+import { LogFailed } from "../errors.js";
+
+export { LogFailed };
 
 export interface PostLogOptions {
   readonly url: string;
@@ -13,9 +16,6 @@ export interface PostLogOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-export class LogFailed extends Error {
-  override readonly name = "LogFailed";
-}
 
 function describe(e: unknown): { message: string; retry: boolean } {
   if (e instanceof AxiosError) {

@@ -1,6 +1,5 @@
 // Runs main() and maps its outcome to an exit code: 2 for configuration errors, 1 for other failures.
-import { ConfigError } from "../errors.js";
-import { LogFailed } from "./log-client.js";
+import { ConfigError, LogFailed } from "../errors.js";
 
 export function runCli(main: (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>): void {
   main(process.argv.slice(2), process.env).then(
