@@ -1,0 +1,54 @@
+// The RemoteShell port: run one command on one host, with a deadline, and say honestly what happened.
+// Adapters: Ssh2Shell (OpenSSH servers over ssh2) and LocalShell (the demo fleet on this machine).
+
+export interface Host {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
+/**
+ * Why a host could not do what was asked. `unreachable`: no TCP connection (refused, no route);
+ * `timeout`: a deadline passed (connect/handshake, keepalive, or the step's own); `hostkey`: its key
+ * is unknown or does not match known_hosts; `auth`: the server refused our key; `failed`: the command
+ * ran and exited non-zero; `protocol`: the connection broke mid-command.
+ */
+export type FailureKind = "unreachable" | "timeout" | "hostkey" | "auth" | "failed" | "protocol";
+
+export class HostFailure extends Error {
+  override readonly name = "HostFailure";
+  constructor(
+    readonly host: string,
+    readonly kind: FailureKind,
+    message: string,
+    readonly detail: { readonly exitCode?: number; readonly stderrTail?: string; readonly step?: string } = {},
+  ) {
+    super(`${host}: ${message}`);
+  }
+}
+
+export interface ExecRequest {
+  /** A command line for the remote user's shell; build it with shellCommand(), never from user text. */
+  readonly command: string;
+  readonly stdin?: Buffer;
+  /** Deadline for the command itself; the remote side is killed too (scripts run under timeout(1)). */
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Bytes written to the host (stdin and protocol payload we sent), for transfer accounting. */
+  readonly bytesSent: number;
+}
+
+export interface RemoteShell {
+  /** Resolves with the exit code (non-zero included); rejects with HostFailure when it could not run. */
+  exec(host: Host, req: ExecRequest): Promise<ExecResult>;
+  /** Closes the connection to one host (all when omitted). */
+  close(host?: Host): Promise<void>;
+}
