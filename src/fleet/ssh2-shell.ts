@@ -1,0 +1,165 @@
+// RemoteShell over SSH with ssh2: one connection per host, reused; host keys pinned from known_hosts;
+// a limit on handshakes in flight (OpenSSH's MaxStartups refuses past ~10 per server, and classic DH
+// at scale burns CPU: curve25519 only); deadlines for handshake, keepalive and each command.
+
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { KnownHosts } from "./known-hosts.js";
+import { HostFailure, type ExecRequest, type ExecResult, type Host, type RemoteShell } from "./remote-shell.js";
+import { Semaphore } from "./semaphore.js";
+
+export interface Ssh2Options {
+  readonly knownHosts: KnownHosts;
+  readonly privateKey: Buffer | null;
+  /** ssh-agent socket, used when no private key is given. */
+  readonly agent: string | null;
+  readonly handshakeTimeoutMs: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveCountMax: number;
+  readonly maxHandshakes: number;
+}
+
+const STDOUT_LIMIT = 1 << 20;
+const STDERR_TAIL = 4096;
+
+interface Connection {
+  readonly client: Client;
+  readonly ready: Promise<Client>;
+  closed: boolean;
+}
+
+export class Ssh2Shell implements RemoteShell {
+  private readonly connections = new Map<string, Connection>();
+  private readonly handshakes: Semaphore;
+
+  constructor(private readonly o: Ssh2Options) {
+    this.handshakes = new Semaphore(o.maxHandshakes);
+  }
+
+  private key(host: Host): string {
+    return `${host.user}@${host.address}:${host.port}`;
+  }
+
+  private connect(host: Host): Promise<Client> {
+    const existing = this.connections.get(this.key(host));
+    if (existing && !existing.closed) return existing.ready;
+    const client = new Client();
+    let verdict: "match" | "unknown" | "mismatch" = "match";
+    const config: ConnectConfig = {
+      host: host.address,
+      port: host.port,
+      username: host.user,
+      readyTimeout: this.o.handshakeTimeoutMs,
+      keepaliveInterval: this.o.keepaliveIntervalMs,
+      keepaliveCountMax: this.o.keepaliveCountMax,
+      algorithms: { kex: ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256"] },
+      hostVerifier: (key: Buffer) => {
+        verdict = this.o.knownHosts.verify(host.address, host.port, key);
+        return verdict === "match";
+      },
+      ...(this.o.privateKey ? { privateKey: this.o.privateKey } : this.o.agent ? { agent: this.o.agent } : {}),
+    };
+    const conn: Connection = {
+      client,
+      closed: false,
+      ready: this.handshakes.run(
+        () =>
+          new Promise<Client>((resolve, reject) => {
+            client.once("ready", () => resolve(client));
+            client.once("error", (err: Error & { level?: string; code?: string }) => reject(this.describe(host, err, verdict)));
+            client.once("close", () => reject(new HostFailure(host.name, "unreachable", "connection closed during the handshake")));
+            client.connect(config);
+          }),
+      ),
+    };
+    const forget = () => {
+      conn.closed = true;
+      if (this.connections.get(this.key(host)) === conn) this.connections.delete(this.key(host));
+    };
+    client.on("close", forget);
+    client.on("error", forget);
+    conn.ready.catch(forget);
+    this.connections.set(this.key(host), conn);
+    return conn.ready;
+  }
+
+  private describe(host: Host, err: Error & { level?: string; code?: string }, verdict: string): HostFailure {
+    const where = `${host.address}:${host.port}`;
+    if (verdict === "unknown") return new HostFailure(host.name, "hostkey", `host key of ${where} is not in known_hosts: refusing it`);
+    if (verdict === "mismatch") return new HostFailure(host.name, "hostkey", `host key of ${where} does not match known_hosts: refusing it (changed key or a different server)`);
+    if (err.code === "ECONNREFUSED") return new HostFailure(host.name, "unreachable", `connection refused by ${where}`);
+    if (err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" || err.code === "EADDRNOTAVAIL") return new HostFailure(host.name, "unreachable", `no route to ${where} (${err.code})`);
+    if (err.code === "ECONNRESET") return new HostFailure(host.name, "unreachable", `connection reset by ${where}`);
+    if (err.level === "client-timeout" || /timed out/i.test(err.message)) return new HostFailure(host.name, "timeout", `no SSH handshake with ${where} within ${this.o.handshakeTimeoutMs} ms`);
+    if (err.level === "client-authentication") return new HostFailure(host.name, "auth", `${where} refused our key for user ${host.user}`);
+    return new HostFailure(host.name, "unreachable", `${where}: ${err.message}`);
+  }
+
+  async exec(host: Host, req: ExecRequest): Promise<ExecResult> {
+    const client = await this.connect(host);
+    return new Promise<ExecResult>((resolve, reject) => {
+      let stdout = "";
+      let stderr = "";
+      let code: number | null = null;
+      let signal: string | undefined;
+      let settled = false;
+      let channel: ClientChannel | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.signal?.removeEventListener("abort", onAbort);
+        client.removeListener("close", onDrop);
+        fn();
+      };
+      // The remote side runs under timeout(1); this local deadline is for a host that stopped answering.
+      const timer = setTimeout(() => {
+        this.drop(host);
+        finish(() => reject(new HostFailure(host.name, "timeout", `no answer within ${req.timeoutMs} ms`)));
+      }, req.timeoutMs + 5000);
+      const onAbort = () => {
+        channel?.close();
+        finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));
+      };
+      const onDrop = () => finish(() => reject(new HostFailure(host.name, "protocol", "the connection dropped while the command ran")));
+      req.signal?.addEventListener("abort", onAbort, { once: true });
+      client.once("close", onDrop);
+      client.exec(req.command, (err, stream) => {
+        if (err) return finish(() => reject(new HostFailure(host.name, "protocol", `could not start the command: ${err.message}`)));
+        channel = stream;
+        stream.on("data", (d: Buffer) => {
+          if (stdout.length < STDOUT_LIMIT) stdout += d.toString("utf8");
+        });
+        stream.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString("utf8")).slice(-STDERR_TAIL)));
+        stream.on("exit", (c: number | null, s?: string) => {
+          code = c;
+          signal = s;
+        });
+        stream.on("close", () =>
+          finish(() => {
+            if (code === null) reject(new HostFailure(host.name, "protocol", `the command ended without an exit status${signal ? ` (signal ${signal})` : ""}`));
+            else resolve({ code, stdout, stderr, bytesSent: req.stdin?.length ?? 0 });
+          }),
+        );
+        stream.end(req.stdin ?? Buffer.alloc(0));
+      });
+    });
+  }
+
+  private drop(host: Host): void {
+    const conn = this.connections.get(this.key(host));
+    if (!conn) return;
+    this.connections.delete(this.key(host));
+    conn.closed = true;
+    conn.client.destroy();
+  }
+
+  async close(host?: Host): Promise<void> {
+    const conns = host ? [this.connections.get(this.key(host))].filter((c): c is Connection => c !== undefined) : [...this.connections.values()];
+    for (const c of conns) {
+      c.closed = true;
+      c.client.end();
+    }
+    if (host) this.connections.delete(this.key(host));
+    else this.connections.clear();
+  }
+}
