@@ -107,6 +107,85 @@ const WebSchema = z.strictObject({
   bodyLimitBytes: z.number().int().min(1024).max(10_485_760).default(65_536),
 });
 
+const amount = z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, "a count or a percentage such as 25%")]) as z.ZodType<number | `${number}%`>;
+const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/, "a host name (letters, digits, dots, dashes)");
+const appName = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "an app name (lower-case letters, digits, dashes)");
+
+const HostSchema = z.strictObject({
+  name: hostName,
+  /** IP or DNS name; for the local transport, ignored. */
+  address: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "a Unix user name").optional(),
+  groups: z.array(z.string().regex(/^[\w.-]+$/)).default([]),
+});
+
+const FleetSchema = z.strictObject({
+  /** ssh: OpenSSH servers (production); local: directories on this machine (the demo fleet). */
+  transport: z.enum(["ssh", "local"]).default("ssh"),
+  /** For the local transport: each host's root is ROOT/NAME (relative to the data directory). */
+  localRoot: z.string().default("demo-fleet"),
+  ssh: z
+    .strictObject({
+      user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).default("deploy"),
+      /** A private key file (as a secret reference); without it the ssh-agent (SSH_AUTH_SOCK) is used. */
+      privateKey: SecretRef.optional(),
+      knownHosts: z.string().min(1).default("known_hosts"),
+      handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+      keepaliveIntervalMs: z.number().int().min(0).default(10_000),
+      keepaliveCountMax: z.number().int().min(1).default(3),
+      /** SSH handshakes in flight at once (OpenSSH's MaxStartups refuses beyond ~10 per server). */
+      maxHandshakes: z.number().int().min(1).max(256).default(24),
+    })
+    .prefault({}),
+  hosts: z.array(HostSchema).default([]),
+});
+
+const SmokeSchema = z.strictObject({
+  /** {host}, {address} and {sha} are replaced, e.g. http://{address}:8080/healthz */
+  url: z.string().regex(/^https?:\/\//, "an http(s) URL"),
+  status: z.number().int().min(100).max(599).default(200),
+  /** Text the body must contain, e.g. {sha}. */
+  contains: z.string().optional(),
+  timeoutMs: z.number().int().min(100).default(5000),
+});
+
+const AppSchema = z.strictObject({
+  /** The repository the deploy host fetches from: a git URL or a path. */
+  repo: z.string().min(1),
+  branch: z.string().min(1).default("main"),
+  /** The same path on every host. */
+  deployPath: z.string().regex(/^\/[\w./-]+$/, "an absolute path").refine((p) => !p.split("/").includes(".."), "no .. in the path"),
+  /** Host names or group names this app deploys to. */
+  targets: z.array(z.string().min(1)).min(1),
+  canaries: z.array(hostName).default([]),
+  batchSize: amount.default("25%"),
+  failureBudget: amount.default("10%"),
+  /** What to do when a stage goes over its failure budget (or a gate fails): roll back switched hosts, or stop where it is. */
+  onFailure: z.enum(["rollback", "stop"]).default("rollback"),
+  /** Hosts working at once. */
+  concurrency: z.number().int().min(1).max(512).default(32),
+  keep: z.number().int().min(2).max(100).default(5),
+  umask: z.string().regex(/^0?[0-7]{3}$/, "an octal umask such as 022").default("022"),
+  /** Run in the new release after the switch (operator configuration, never user text). */
+  restart: z.string().nullable().default(null),
+  smoke: z.array(SmokeSchema).default([]),
+  /** Private directory of *.patch files applied on top of every deploy. */
+  securityPatches: z.string().nullable().default(null),
+  timeouts: z
+    .strictObject({
+      prepareSec: z.number().int().min(1).default(300),
+      promoteSec: z.number().int().min(1).default(30),
+      restartSec: z.number().int().min(1).default(120),
+      censusSec: z.number().int().min(1).default(20),
+      gitSec: z.number().int().min(1).default(120),
+    })
+    .prefault({}),
+});
+export type AppConfig = z.infer<typeof AppSchema>;
+export type HostConfig = z.infer<typeof HostSchema>;
+export type FleetConfig = z.infer<typeof FleetSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     chat: z.enum(["console", "irc"]).default("console"),
@@ -120,6 +199,8 @@ export const ConfigSchema = z
     sal: SalSchema.prefault({}),
     api: z.strictObject({ tokens: z.array(ApiTokenSchema).default([]) }).prefault({}),
     web: WebSchema.prefault({}),
+    fleet: FleetSchema.prefault({}),
+    apps: z.record(appName, AppSchema).default({}),
     log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   })
   .superRefine((config, ctx) => {
@@ -149,6 +230,19 @@ export const ConfigSchema = z
       if (names.has(t.name)) ctx.addIssue({ code: "custom", path: ["api", "tokens", i, "name"], message: `duplicate token name "${t.name}"` });
       names.add(t.name);
     });
+    const hostNames = new Set(config.fleet.hosts.map((h) => h.name));
+    const groups = new Set(config.fleet.hosts.flatMap((h) => h.groups));
+    config.fleet.hosts.forEach((h, i) => {
+      if (config.fleet.hosts.findIndex((o) => o.name === h.name) !== i) ctx.addIssue({ code: "custom", path: ["fleet", "hosts", i, "name"], message: `duplicate host "${h.name}"` });
+    });
+    for (const [name, app] of Object.entries(config.apps)) {
+      app.targets.forEach((t, i) => {
+        if (!hostNames.has(t) && !groups.has(t)) ctx.addIssue({ code: "custom", path: ["apps", name, "targets", i], message: `"${t}" is neither a host nor a group in fleet.hosts` });
+      });
+      app.canaries.forEach((c, i) => {
+        if (!hostNames.has(c)) ctx.addIssue({ code: "custom", path: ["apps", name, "canaries", i], message: `unknown host "${c}"` });
+      });
+    }
     try {
       new RegExp(config.sal.taskPattern);
     } catch (e) {

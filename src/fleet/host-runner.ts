@@ -1,0 +1,44 @@
+// Runs one step on one host: builds the framed command, applies the step's deadline, records the
+// result in the journal, and turns whatever happened into an honest outcome (never "ok" by default).
+
+import { randomBytes } from "node:crypto";
+import type { HostProblem } from "./events.js";
+import { HostFailure, type Host, type RemoteShell } from "./remote-shell.js";
+import { framed, stepCommand, type StepName } from "./steps.js";
+
+export type StepResult = { readonly ok: true; readonly lines: string[]; readonly ms: number } | { readonly ok: false; readonly problem: HostProblem; readonly ms: number };
+
+export interface StepRunnerDeps {
+  readonly shell: RemoteShell;
+  readonly umask: string;
+  readonly now: () => number;
+  readonly record: (host: string, step: string, result: StepResult) => void;
+}
+
+const TAIL_LINES = 5;
+
+export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, args: string[], timeoutSec: number, stdin?: Buffer, signal?: AbortSignal): Promise<StepResult & { bytesSent: number }> {
+  const nonce = randomBytes(8).toString("hex");
+  const command = stepCommand(step, args, { umask: deps.umask, timeoutSec, nonce });
+  const started = deps.now();
+  let result: StepResult;
+  let bytesSent = 0;
+  try {
+    const r = await deps.shell.exec(host, { command, timeoutMs: timeoutSec * 1000, ...(stdin ? { stdin } : {}), ...(signal ? { signal } : {}) });
+    bytesSent = r.bytesSent;
+    const ms = deps.now() - started;
+    const lines = framed(r.stdout, nonce);
+    const errLines = framed(r.stderr, nonce) ?? r.stderr.split("\n").filter(Boolean);
+    const stderrTail = errLines.slice(-TAIL_LINES).join("\n");
+    if (r.code === 0 && lines !== null) result = { ok: true, lines, ms };
+    else if (r.code === 124 || r.code === 137) result = { ok: false, ms, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
+    else if (lines === null) result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} did not start: the host's shell failed (exit code ${r.code})`, exitCode: r.code, stderrTail } };
+    else result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} failed with exit code ${r.code}${stderrTail ? `: ${errLines.at(-1)}` : ""}`, exitCode: r.code, stderrTail } };
+  } catch (e) {
+    const ms = deps.now() - started;
+    if (!(e instanceof HostFailure)) throw e;
+    result = { ok: false, ms, problem: { host: host.name, kind: e.kind, step, message: e.message.replace(`${host.name}: `, "") } };
+  }
+  deps.record(host.name, step, result);
+  return { ...result, bytesSent };
+}

@@ -1,0 +1,105 @@
+// The sync engine end to end on the local transport: real git, real /bin/sh steps, directories as hosts.
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalShell } from "../../src/fleet/local-shell.js";
+import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { makeEngine } from "../support/engine.js";
+
+const temp = new TempDirs();
+let dir: string;
+let upstream: UpstreamRepo;
+const hosts = Array.from({ length: 10 }, (_, i) => `web${String(i + 1).padStart(2, "0")}`);
+const current = (h: string) => readlinkSync(join(dir, "fleet", h, "srv/app/current")).replace("releases/", "");
+
+function setup(app: Record<string, unknown> = {}) {
+  return makeEngine({
+    dir,
+    shell: new LocalShell(),
+    basePath: (host, path) => join(dir, "fleet", host.name, path),
+    config: {
+      fleet: { transport: "local", hosts: hosts.map((name) => ({ name, groups: ["web"] })) },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["web"], canaries: ["web01"], batchSize: 4, failureBudget: "10%", ...app } },
+    },
+  });
+}
+
+beforeAll(() => {
+  dir = temp.make("tugboat-engine-");
+  upstream = UpstreamRepo.create(temp.make("tugboat-upstream-"));
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`src/file${i}.txt`] = `content ${i}\n`.repeat(20);
+  upstream.commit(files, "initial");
+});
+afterAll(() => temp.removeAll());
+
+describe("DeployEngine on local hosts", () => {
+  it("deploys canaries first, passes the gate, then batches; every host's current points at the new release", async () => {
+    const t = setup();
+    const result = await t.engine.deploy({ app: "app", reason: "first deploy", nick: "alice", onEvent: t.onEvent });
+    expect(result.state).toBe("succeeded");
+    expect(result.ok).toHaveLength(10);
+    for (const h of hosts) expect(current(h)).toBe(result.to);
+    expect(t.journal.live("app")?.sha).toBe(result.to);
+    const stages = t.events.filter((e) => e.type === "stage-started").map((e) => (e.type === "stage-started" ? [e.stage, e.hosts.length] : []));
+    expect(stages).toEqual([["canaries", 1], ["batch 1", 4], ["batch 2", 4], ["batch 3", 1]]);
+    expect(t.events.find((e) => e.type === "gate")).toMatchObject({ verdict: "continue" });
+    expect(t.events.at(-1)).toMatchObject({ type: "finished", state: "succeeded" });
+    expect(t.journal.steps(result.deploy.id).filter((s) => s.step === "promote")).toHaveLength(10);
+  });
+
+  it("a second deploy of a small change sends a small fraction of the bytes", async () => {
+    const t = setup();
+    const before = current("web01");
+    const first = t.journal.list("app", 1)[0]!;
+    upstream.commit({ "src/file1.txt": "changed\n" }, "small change");
+    const result = await t.engine.deploy({ app: "app", reason: "small change", nick: "alice" });
+    expect(result.state).toBe("succeeded");
+    expect(result.from).toBe(before);
+    expect(current("web05")).toBe(result.to);
+    expect(readlinkSync(join(dir, "fleet", "web05", "srv/app/previous"))).toBe(`releases/${before}`);
+    expect(readFileSync(join(dir, "fleet", "web05", "srv/app/current/src/file1.txt"), "utf8")).toBe("changed\n");
+    // 10 hosts x a ~1 KB bundle, against ~300 files on the first deploy
+    expect(result.bytesSent).toBeLessThan(10 * 2048);
+    expect(first.state).toBe("succeeded");
+  });
+
+  it("rolls back in seconds to the previous release on every host", async () => {
+    const t = setup();
+    const live = current("web01");
+    const previous = readlinkSync(join(dir, "fleet", "web01", "srv/app/previous")).replace("releases/", "");
+    const started = Date.now();
+    const result = await t.engine.rollback({ app: "app", reason: "bad change", nick: "bob" });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(result.state).toBe("succeeded");
+    expect(result.from).toBe(live);
+    for (const h of hosts) expect(current(h)).toBe(previous);
+    expect(t.journal.live("app")?.sha).toBe(previous);
+  });
+
+  it("stops at the failure budget and rolls back every host it had switched", async () => {
+    // restart fails on 3 of the 9 batch hosts (30% > 10%)
+    const t = setup({ restart: 'case "$PWD" in */web0[4-6]/*) echo "port in use" >&2; exit 3;; esac', batchSize: 9 });
+    for (const h of hosts) writeFileSync(join(dir, "fleet", h, "marker"), "");
+    const before = hosts.map(current);
+    upstream.commit({ "src/file2.txt": "broken\n" }, "broken change");
+    const result = await t.engine.deploy({ app: "app", reason: "will break", nick: "alice", onEvent: t.onEvent });
+    expect(result.state).toBe("rolled-back");
+    expect(hosts.map(current)).toEqual(before);
+    const failed = result.problems.filter((p) => p.step === "restart");
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0]).toMatchObject({ kind: "failed", exitCode: 3, stderrTail: "port in use" });
+    expect(result.summary).toMatch(/^rolled-back: .* halted \(batch 1: \d of 9 hosts failed, over the budget of 0\)/);
+    expect(t.journal.live("app")?.sha).toBe(before[0]);
+    expect(existsSync(join(dir, "fleet", "web04", "srv/app/releases", result.to, ".tugboat-complete"))).toBe(true);
+  });
+
+  it("refuses an unknown ref before touching any host, and a second deploy while one runs", async () => {
+    const t = setup();
+    await expect(t.engine.deploy({ app: "app", ref: "no-such-branch", reason: "x", nick: "alice" })).rejects.toThrow(/no-such-branch/);
+    await expect(t.engine.deploy({ app: "nope", reason: "x", nick: "alice" })).rejects.toThrow('no app "nope" (apps: app)');
+    t.journal.lock("app", "carol", "schema migration");
+    await expect(t.engine.deploy({ app: "app", reason: "x", nick: "alice" })).rejects.toThrow(/app is locked by carol .* ago: schema migration/);
+    t.journal.unlock("app");
+  });
+});
