@@ -1,0 +1,125 @@
+// The sync engine against a fleet of real OpenSSH servers (an sshd per host, each in its own mount
+// namespace with a private /srv): what an operator would check by hand on each host.
+import { chmodSync, existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KnownHosts } from "../../src/fleet/known-hosts.js";
+import { Ssh2Shell } from "../../src/fleet/ssh2-shell.js";
+import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { startFleet, type Fleet } from "../servers/fleet.js";
+import { makeEngine } from "../support/engine.js";
+
+const temp = new TempDirs();
+let fleet: Fleet;
+let upstream: UpstreamRepo;
+let dir: string;
+let shell: Ssh2Shell;
+const HANDSHAKE_MS = 2000;
+
+const live = (srv: string) => readlinkSync(join(srv, "deployment/app/current")).replace("releases/", "");
+
+function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
+  const hosts = [
+    ...fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, groups: ["web"] })),
+    ...(fleet.noisy ? [{ name: "noisy", address: fleet.noisy.address, port: fleet.noisy.port, groups: ["odd"] }] : []),
+    ...(fleet.hanging ? [{ name: "hanging", address: fleet.hanging.address, port: fleet.hanging.port, groups: ["hang"] }] : []),
+    ...(fleet.tarpit ? [{ name: "tarpit", address: fleet.tarpit.address, port: fleet.tarpit.port, groups: ["odd"] }] : []),
+    ...(fleet.wrongKey ? [{ name: "wrongkey", address: fleet.wrongKey.address, port: fleet.wrongKey.port, groups: ["odd"] }] : []),
+  ];
+  return makeEngine({
+    dir,
+    shell,
+    config: {
+      fleet: { transport: "ssh", ssh: { user: fleet.user }, hosts },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/deployment/app", targets, canaries: ["web01", "web02"], batchSize: "50%", failureBudget: "10%", timeouts: { restartSec: 2, promoteSec: 10, prepareSec: 60, censusSec: 10 }, ...app } },
+    },
+  });
+}
+
+beforeAll(async () => {
+  dir = temp.make("tugboat-engine-ssh-");
+  fleet = await startFleet({ hosts: 20, special: { tarpit: true, hangingRestart: true, noisyBashrc: true, wrongHostKey: true } });
+  shell = new Ssh2Shell({
+    knownHosts: new KnownHosts(readFileSync(fleet.knownHostsPath, "utf8")),
+    privateKey: readFileSync(fleet.privateKeyPath),
+    agent: null,
+    handshakeTimeoutMs: HANDSHAKE_MS,
+    keepaliveIntervalMs: 5000,
+    keepaliveCountMax: 3,
+    maxHandshakes: 16,
+  });
+  upstream = UpstreamRepo.create(temp.make("tugboat-upstream-"));
+  const files: Record<string, string> = { "bin/serve": "#!/bin/sh\necho serving\n" };
+  for (let i = 0; i < 500; i++) files[`src/f${i}.php`] = `<?php // ${i}\n`.repeat(30);
+  upstream.commit(files, "initial");
+  chmodSync(join(upstream.dir, "bin/serve"), 0o755);
+  upstream.commit({ README: "an app\n" }, "make bin/serve executable");
+}, 180_000);
+
+afterAll(async () => {
+  await shell?.close();
+  await fleet?.stop();
+  temp.removeAll();
+});
+
+describe("DeployEngine over SSH", () => {
+  it("deploys to 20 hosts and a host with a noisy .bashrc and umask 077: current, modes and revision right everywhere", async () => {
+    const t = setup({}, ["web", "noisy"]);
+    const result = await t.engine.deploy({ app: "app", reason: "first", nick: "alice" });
+    expect(result.problems).toEqual([]);
+    expect(result.state).toBe("succeeded");
+    for (const h of [...fleet.hosts, fleet.noisy!]) {
+      expect(live(h.srv)).toBe(result.to);
+      const rel = join(h.srv, "deployment/app/releases", result.to);
+      expect(statSync(join(rel, "src/f1.php")).mode & 0o777).toBe(0o644);
+      expect(statSync(join(rel, "bin/serve")).mode & 0o777).toBe(0o755);
+      expect(statSync(rel).mode & 0o777).toBe(0o755);
+      expect(readFileSync(join(rel, ".tugboat-revision"), "utf8").trim()).toBe(result.to);
+    }
+  });
+
+  it("reports each odd host with its true cause, leaves them out, and is bounded by the deadlines", async () => {
+    upstream.commit({ "src/f1.php": "<?php // changed\n" }, "change 1");
+    const t = setup({ restart: 'if [ -f /srv/HANG ]; then sleep 600; fi' }, ["web", "odd", "hang"]);
+    const started = Date.now();
+    const result = await t.engine.deploy({ app: "app", reason: "odd hosts", nick: "alice", onEvent: t.onEvent });
+    const byHost = Object.fromEntries(result.problems.map((p) => [p.host, p]));
+    expect(byHost.tarpit).toMatchObject({ kind: "timeout", step: "census" });
+    expect(byHost.tarpit?.message).toMatch(/no SSH handshake .* within 2000 ms/);
+    expect(byHost.wrongkey).toMatchObject({ kind: "hostkey", step: "census" });
+    expect(byHost.wrongkey?.message).toMatch(/does not match known_hosts/);
+    expect(byHost.hanging).toMatchObject({ kind: "timeout", step: "restart" });
+    expect(Object.keys(byHost).sort()).toEqual(["hanging", "tarpit", "wrongkey"]);
+    // 21 good hosts + hanging in 2 stages; the hang costs its 2 s restart deadline (+ kill), the tarpit its handshake
+    expect(Date.now() - started).toBeLessThan(40_000);
+    for (const h of fleet.hosts) expect(live(h.srv)).toBe(result.to);
+    expect(result.summary).toMatch(/restart timed out: hanging/);
+    expect(result.summary).toMatch(/hostkey: wrongkey/);
+  });
+
+  it("rolls back 20 hosts in seconds, and reports a host that lacks the release", async () => {
+    const t = setup({}, ["web"]);
+    const before = live(fleet.hosts[0]!.srv);
+    const previous = readlinkSync(join(fleet.hosts[0]!.srv, "deployment/app/previous")).replace("releases/", "");
+    const started = Date.now();
+    const result = await t.engine.rollback({ app: "app", reason: "undo", nick: "bob" });
+    const ms = Date.now() - started;
+    expect(result.state).toBe("succeeded");
+    expect(result.from).toBe(before);
+    for (const h of fleet.hosts) expect(live(h.srv)).toBe(previous);
+    expect(ms).toBeLessThan(5000);
+    await expect(t.engine.rollback({ app: "app", to: "abcdef0", reason: "x", nick: "bob" })).rejects.toThrow("no host keeps a release abcdef0");
+  });
+
+  it("stops a rollout where 30% of hosts break and rolls back every switched host", async () => {
+    const t = setup({ restart: 'case "$(hostname)" in web0[3-9]) echo "config error" >&2; exit 2;; esac', batchSize: 18 }, ["web"]);
+    const before = fleet.hosts.map((h) => live(h.srv));
+    upstream.commit({ "src/f2.php": "<?php // broken\n" }, "broken");
+    const result = await t.engine.deploy({ app: "app", reason: "breaks 30%", nick: "alice" });
+    expect(result.state).toBe("rolled-back");
+    expect(fleet.hosts.map((h) => live(h.srv))).toEqual(before);
+    expect(result.problems.some((p) => p.kind === "failed" && p.step === "restart" && p.exitCode === 2 && p.stderrTail === "config error")).toBe(true);
+    expect(existsSync(join(fleet.hosts[0]!.srv, "deployment/app/releases", result.to))).toBe(true);
+    expect(t.journal.get(result.deploy.id)?.state).toBe("rolled-back");
+  });
+});
