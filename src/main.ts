@@ -3,12 +3,13 @@
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadConfig, parseConfigText } from "./config/load.js";
 import { ConfigError } from "./errors.js";
+import { ensureDemoRepo } from "./fleet/demo.js";
 
 const HELP = `tugboat: chat-ops for deployers, and the Server Admin Log
 
@@ -19,6 +20,9 @@ Commands:
   log MESSAGE           write a SAL entry through the bot's HTTP API (retries; exits non-zero if it fails)
                           --url URL (TUGBOAT_URL), --token-file FILE (TUGBOAT_TOKEN), --project P, --nick N, --channel C,
                           --tries N (attempts before giving up; default 5)
+  deploy APP [REF] -m REASON     ship REF (default: the app's branch) to the app's hosts, canaries first
+  rollback APP [REV] -m REASON   switch back to the previous release (or REV) on every host, in seconds
+  status APP            what every host runs, drift against the journal, running deploys and locks
   check-config          validate the configuration and exit (exit code 2 when it is invalid)
 
 Options:
@@ -68,6 +72,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       nick: { type: "string" },
       channel: { type: "string" },
       tries: { type: "string" },
+      message: { type: "string", short: "m" },
     },
   });
   const root = packageRoot();
@@ -88,6 +93,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     // The embedded default's API token, created once so local scripts can log at once.
     const tokenFile = join(dataDir, "api-token");
     if (configPath === null && !existsSync(tokenFile)) writeFileSync(tokenFile, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+    if (configPath === null) ensureDemoRepo(join(dataDir, "demo-repo"));
   };
   const load = () => loadConfig(configPath ? resolve(configPath) : null, defaultPath, { env, readFile: (p) => readFileSync(p, "utf8"), dataDir });
 
@@ -136,6 +142,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       });
       process.stdout.write(`Logged the message at ${result.url}\n`);
       return 0;
+    }
+    case "deploy":
+    case "rollback":
+    case "status": {
+      if (configPath === null) prepareDataDir();
+      const { fleetCommand } = await import("./cli/fleet-commands.js");
+      return fleetCommand(command, rest, values.message, { loaded: load(), dataDir, env, out: process.stdout, nick: values.nick ?? env.SUDO_USER ?? env.USER ?? userInfo().username });
     }
     default:
       throw new ConfigError(`unknown command "${command}" (see tugboat --help)`);

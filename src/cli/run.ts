@@ -1,5 +1,5 @@
 // Runs main() and maps its outcome to an exit code: 2 for configuration errors, 1 for other failures.
-import { ConfigError, LogFailed } from "../errors.js";
+import { ConfigError, LogFailed, UserError } from "../errors.js";
 
 export function runCli(main: (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>): void {
   main(process.argv.slice(2), process.env).then(
@@ -12,7 +12,7 @@ export function runCli(main: (argv: string[], env: NodeJS.ProcessEnv) => Promise
         process.stderr.write(`tugboat: ${err.message}\n`);
         process.exit(2);
       }
-      if (e instanceof LogFailed) {
+      if (e instanceof LogFailed || e instanceof UserError) {
         process.stderr.write(`tugboat: ${err.message}\n`);
         process.exit(1);
       }

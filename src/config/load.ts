@@ -12,6 +12,8 @@ export interface Secrets {
   saslPassword: string | null;
   nickservPassword: string | null;
   apiTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
+  /** The deploy key (PEM/OpenSSH text) when fleet.ssh.privateKey is set; else the ssh-agent is used. */
+  sshPrivateKey: string | null;
 }
 
 export interface LoadedConfig {
@@ -83,6 +85,7 @@ export function loadConfig(path: string | null, defaultPath: string, deps: LoadD
     saslPassword: irc?.sasl ? resolveSecret(irc.sasl.password, "irc.sasl.password", deps) : null,
     nickservPassword: irc?.nickserv ? resolveSecret(irc.nickserv.password, "irc.nickserv.password", deps) : null,
     apiTokens: config.api.tokens.map((t, i) => ({ name: t.name, token: resolveSecret(t.token, `api.tokens.${i}.token`, deps) })),
+    sshPrivateKey: config.fleet.transport === "ssh" && config.fleet.ssh.privateKey ? resolveSecret(config.fleet.ssh.privateKey, "fleet.ssh.privateKey", deps) + "\n" : null,
   };
   return deepFreeze({ config, secrets, source: path ?? "embedded default" });
 }

@@ -1,0 +1,64 @@
+// `tugboat deploy|rollback|status`: the sync engine from a terminal, with a live progress bar
+// (a line per stage when not a terminal) and a final summary. Exit code 0 only when all went well.
+
+import type { Writable } from "node:stream";
+import { pino } from "pino";
+import type { LoadedConfig } from "../config/load.js";
+import { UserError } from "../errors.js";
+import { buildFleet } from "../fleet/build.js";
+import type { DeployEvent } from "../fleet/events.js";
+import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
+
+export interface FleetCommandOptions {
+  readonly loaded: LoadedConfig;
+  readonly dataDir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly out: Writable & { isTTY?: boolean };
+  readonly nick: string;
+}
+
+export async function fleetCommand(command: "deploy" | "rollback" | "status", args: readonly string[], reason: string | undefined, o: FleetCommandOptions): Promise<number> {
+  const [app, rev, ...extra] = args;
+  if (!app) throw new UserError(`usage: tugboat ${command} APP${command === "status" ? "" : ` [${command === "deploy" ? "REF" : "REV"}] -m REASON`}`);
+  if (extra.length) throw new UserError(`unexpected arguments: ${extra.join(" ")}`);
+  if (command !== "status" && !reason?.trim()) throw new UserError(`a reason is required: tugboat ${command} ${app} -m "why"`);
+  const log = pino({ level: "warn" }, pino.destination(2));
+  const fleet = buildFleet(o.loaded, o.dataDir, log, o.env);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once("SIGINT", onSignal);
+  try {
+    if (command === "status") {
+      const census = await fleet.engine.census(app);
+      const live = fleet.journal.live(app);
+      o.out.write(`${app}: ${summarizeCensus(census, live?.sha ?? null)}\n`);
+      for (const d of fleet.journal.running(app)) o.out.write(`running: ${d.kind} #${d.id} by ${d.nick} since ${d.startedAt}${d.stale ? " (STALE: its process is gone)" : ""}\n`);
+      for (const l of fleet.journal.locks().filter((l) => l.scope === app || l.scope === "*")) o.out.write(`locked${l.scope === "*" ? " (global freeze)" : ""} by ${l.nick} since ${l.at}: ${l.reason}\n`);
+      return census.some((c) => c.problem) ? 1 : 0;
+    }
+    const tracker = new ProgressTracker();
+    const tty = Boolean(o.out.isTTY);
+    let lastStage = "";
+    const onEvent = (e: DeployEvent) => {
+      tracker.on(e);
+      if (tty) o.out.write(`\r\x1b[K${tracker.bar()} ${tracker.line()}`);
+      else if (e.type === "stage-done" || e.type === "started" || e.type === "rollback-started" || e.type === "gate") {
+        const line = tracker.line();
+        if (line !== lastStage) o.out.write(`${line}\n`);
+        lastStage = line;
+      }
+    };
+    const result =
+      command === "deploy"
+        ? await fleet.engine.deploy({ app, ...(rev ? { ref: rev } : {}), reason: reason!, nick: o.nick, signal: abort.signal, onEvent })
+        : await fleet.engine.rollback({ app, ...(rev ? { to: rev } : {}), reason: reason!, nick: o.nick, signal: abort.signal, onEvent });
+    if (tty) o.out.write("\n");
+    const patches = result.staged?.patches.length ? `, ${result.staged.patches.length} security patch${result.staged.patches.length > 1 ? "es" : ""}` : "";
+    o.out.write(`${command} #${result.deploy.id} ${app} ${result.from?.slice(0, 7) ?? "nothing"}..${result.to.slice(0, 7)}${patches}: ${result.summary}\n`);
+    for (const p of result.problems) o.out.write(`  ${p.host}: ${p.message}${p.stderrTail ? `\n    ${p.stderrTail.split("\n").join("\n    ")}` : ""}\n`);
+    return result.state === "succeeded" && result.problems.length === 0 ? 0 : 1;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    await fleet.close();
+  }
+}
