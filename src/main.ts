@@ -23,6 +23,8 @@ Commands:
   deploy APP [REF] -m REASON     ship REF (default: the app's branch) to the app's hosts, canaries first
   rollback APP [REV] -m REASON   switch back to the previous release (or REV) on every host, in seconds
   status APP            what every host runs, drift against the journal, running deploys and locks
+  lock APP|all -m REASON    stop others deploying APP (all: a global freeze); unlock APP|all lifts it
+                          and clears a stale deploy whose process died
   check-config          validate the configuration and exit (exit code 2 when it is invalid)
 
 Options:
@@ -145,7 +147,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     case "deploy":
     case "rollback":
-    case "status": {
+    case "status":
+    case "lock":
+    case "unlock": {
       if (configPath === null) prepareDataDir();
       const { fleetCommand } = await import("./cli/fleet-commands.js");
       return fleetCommand(command, rest, values.message, { loaded: load(), dataDir, env, out: process.stdout, nick: values.nick ?? env.SUDO_USER ?? env.USER ?? userInfo().username });

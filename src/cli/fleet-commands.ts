@@ -6,6 +6,7 @@ import { pino } from "pino";
 import type { LoadedConfig } from "../config/load.js";
 import { UserError } from "../errors.js";
 import { buildFleet } from "../fleet/build.js";
+import { GLOBAL_SCOPE } from "../fleet/journal.js";
 import type { DeployEvent } from "../fleet/events.js";
 import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
 
@@ -17,17 +18,34 @@ export interface FleetCommandOptions {
   readonly nick: string;
 }
 
-export async function fleetCommand(command: "deploy" | "rollback" | "status", args: readonly string[], reason: string | undefined, o: FleetCommandOptions): Promise<number> {
+export type FleetCommand = "deploy" | "rollback" | "status" | "lock" | "unlock";
+
+export async function fleetCommand(command: FleetCommand, args: readonly string[], reason: string | undefined, o: FleetCommandOptions): Promise<number> {
   const [app, rev, ...extra] = args;
-  if (!app) throw new UserError(`usage: tugboat ${command} APP${command === "status" ? "" : ` [${command === "deploy" ? "REF" : "REV"}] -m REASON`}`);
-  if (extra.length) throw new UserError(`unexpected arguments: ${extra.join(" ")}`);
-  if (command !== "status" && !reason?.trim()) throw new UserError(`a reason is required: tugboat ${command} ${app} -m "why"`);
+  const usage: Record<FleetCommand, string> = { deploy: "APP [REF] -m REASON", rollback: "APP [REV] -m REASON", status: "APP", lock: "APP|all -m REASON", unlock: "APP|all" };
+  if (!app) throw new UserError(`usage: tugboat ${command} ${usage[command]}`);
+  if (extra.length || (rev && (command === "status" || command === "lock" || command === "unlock"))) throw new UserError(`unexpected arguments (usage: tugboat ${command} ${usage[command]})`);
+  if ((command === "deploy" || command === "rollback" || command === "lock") && !reason?.trim()) throw new UserError(`a reason is required: tugboat ${command} ${app} -m "why"`);
   const log = pino({ level: "warn" }, pino.destination(2));
   const fleet = buildFleet(o.loaded, o.dataDir, log, o.env);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once("SIGINT", onSignal);
   try {
+    if (command === "lock" || command === "unlock") {
+      const scope = app === "all" ? GLOBAL_SCOPE : (fleet.engine.app(app), app);
+      if (command === "lock") {
+        const r = fleet.journal.lock(scope, o.nick, reason!.trim());
+        if (!r.ok) throw new UserError(`${app} is already locked by ${r.lock.nick} since ${r.lock.at}: ${r.lock.reason}`);
+        o.out.write(`locked ${app === "all" ? "all deploys (global freeze)" : app}: ${reason!.trim()}\n`);
+        return 0;
+      }
+      const r = fleet.journal.unlock(scope);
+      if (!r.lock && r.interrupted.length === 0) throw new UserError(`${app} is not locked`);
+      if (r.lock) o.out.write(`unlocked ${app} (locked by ${r.lock.nick} since ${r.lock.at}: ${r.lock.reason})\n`);
+      for (const d of r.interrupted) o.out.write(`cleared stale ${d.kind} #${d.id} by ${d.nick} (started ${d.startedAt}; its process had stopped): marked interrupted\n`);
+      return 0;
+    }
     if (command === "status") {
       const census = await fleet.engine.census(app);
       const live = fleet.journal.live(app);

@@ -1,0 +1,89 @@
+// `tugboat deploy|rollback|status|lock|unlock` as a user runs them, on the local transport.
+import { existsSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { cleanEnv, runCli, tempDir, writeConfig } from "./harness.js";
+import { spawn } from "node:child_process";
+
+const BIN = join(import.meta.dirname, "..", "..", "bin", "tugboat.js");
+
+describe("tugboat deploy with the embedded default", () => {
+  it("deploys the demo app to the demo fleet, reports status, and rolls back", async (t) => {
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: tempDir(t) });
+    const first = await runCli(["deploy", "demo", "-m", "try it"], { env, timeoutMs: 60_000 });
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^deploy #1 demo nothing\.\.[0-9a-f]{7}: succeeded: 6\/6 hosts ok in /m);
+    const status = await runCli(["status", "demo"], { env });
+    expect(status.stdout).toMatch(/^demo: 6 hosts: 6 on [0-9a-f]{7}; all match the journal/);
+    const noReason = await runCli(["deploy", "demo"], { env });
+    expect(noReason).toMatchObject({ code: 1, stderr: 'tugboat: a reason is required: tugboat deploy demo -m "why"\n' });
+    const rollback = await runCli(["rollback", "demo", "-m", "no previous"], { env });
+    expect(rollback.code).toBe(1);
+    expect(rollback.stderr).toBe("tugboat: no previous release of demo to roll back to\n");
+  }, 90_000);
+});
+
+describe("a deploy killed mid-rollout", () => {
+  it("leaves a true journal, no host on an incomplete release, a stale deploy that status reports and unlock clears", async (t) => {
+    const temp = new TempDirs();
+    t.onTestFinished(() => temp.removeAll());
+    const dataDir = tempDir(t);
+    const upstream = UpstreamRepo.create(temp.make());
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`f${i}.txt`] = `v1 ${i}\n`;
+    upstream.commit(files, "v1");
+    const hosts = Array.from({ length: 8 }, (_, i) => ({ name: `web${i + 1}`, groups: ["web"] }));
+    const config = writeConfig(dataDir, {
+      chat: "console",
+      fleet: { transport: "local", localRoot: "fleet", hosts },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["web"], canaries: ["web1"], batchSize: 1, restart: "sleep 0.4" } },
+    });
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
+    expect((await runCli(["deploy", "app", "-m", "v1"], { env, timeoutMs: 60_000 })).code).toBe(0);
+    upstream.commit({ "f1.txt": "v2\n" }, "v2");
+
+    const child = spawn(process.execPath, [BIN, "deploy", "app", "-m", "v2, to be killed"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`never reached batch 3: ${out}`)), 60_000);
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (/batch 3/.test(out)) {
+          clearTimeout(timer);
+          child.kill("SIGKILL");
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => child.once("close", r));
+
+    // Every host's current points at a complete release.
+    for (const h of hosts) {
+      const base = join(dataDir, "fleet", h.name, "srv/app");
+      const target = readlinkSync(join(base, "current"));
+      expect(existsSync(join(base, target, ".tugboat-complete"))).toBe(true);
+    }
+    const status = await runCli(["status", "app"], { env });
+    expect(status.stdout).toMatch(/^app: 8 hosts: \d on [0-9a-f]{7}, \d on [0-9a-f]{7} \(web.*\); drift: \d not on [0-9a-f]{7}, the journal's live release/m);
+    expect(status.stdout).toMatch(/^running: deploy #2 by .* \(STALE: its process is gone\)$/m);
+    const blocked = await runCli(["deploy", "app", "-m", "again"], { env, timeoutMs: 60_000 });
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(/deploy #2 of app .* is marked running but its process \d+ is gone: a stale lock; unlock app to clear it/);
+    const unlock = await runCli(["unlock", "app"], { env });
+    expect(unlock.stdout).toMatch(/^cleared stale deploy #2 .*: marked interrupted$/m);
+    const again = await runCli(["deploy", "app", "-m", "again"], { env, timeoutMs: 60_000 });
+    expect(again.code).toBe(0);
+    expect((await runCli(["status", "app"], { env })).stdout).toMatch(/^app: 8 hosts: 8 on [0-9a-f]{7}; all match the journal/);
+  }, 180_000);
+
+  it("lock and unlock: a freeze refuses deploys with who and why", async (t) => {
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: tempDir(t) });
+    expect((await runCli(["lock", "all", "-m", "incident T99", "--nick", "carol"], { env })).stdout).toBe("locked all deploys (global freeze): incident T99\n");
+    const refused = await runCli(["deploy", "demo", "-m", "x", "--nick", "alice"], { env, timeoutMs: 60_000 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^tugboat: all deploys are frozen by carol \d+(\.\d)?m?s ago: incident T99\n$/);
+    expect((await runCli(["unlock", "all"], { env })).stdout).toMatch(/^unlocked all \(locked by carol/);
+  }, 90_000);
+});
