@@ -1,6 +1,7 @@
 // The sync engine against a fleet of real OpenSSH servers (an sshd per host, each in its own mount
 // namespace with a private /srv): what an operator would check by hand on each host.
 import { chmodSync, existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KnownHosts } from "../../src/fleet/known-hosts.js";
@@ -15,6 +16,7 @@ let upstream: UpstreamRepo;
 let dir: string;
 let shell: Ssh2Shell;
 const HANDSHAKE_MS = 2000;
+const SMOKE_PORT = 18_080;
 
 const live = (srv: string) => readlinkSync(join(srv, "deployment/app/current")).replace("releases/", "");
 
@@ -109,6 +111,33 @@ describe("DeployEngine over SSH", () => {
     for (const h of fleet.hosts) expect(live(h.srv)).toBe(previous);
     expect(ms).toBeLessThan(5000);
     await expect(t.engine.rollback({ app: "app", to: "abcdef0", reason: "x", nick: "bob" })).rejects.toThrow("no host keeps a release abcdef0");
+  });
+
+  it("runs the smoke checks against each host's HTTP service, expecting the deployed SHA", async () => {
+    // Each host's "service" answers with the revision its current release holds; web05's is broken.
+    const servers = await Promise.all(
+      fleet.hosts.map(
+        (h) =>
+          new Promise<Server>((resolve) => {
+            const server = createServer((_req, res) => {
+              if (h.name === "web05") return void res.writeHead(503).end("down for maintenance");
+              res.writeHead(200).end(readFileSync(join(h.srv, "deployment/app/current/.tugboat-revision"), "utf8"));
+            });
+            server.listen(SMOKE_PORT, h.address, () => resolve(server));
+          }),
+      ),
+    );
+    try {
+      upstream.commit({ "src/f3.php": "<?php // smoke\n" }, "smoke me");
+      const t = setup({ smoke: [{ url: `http://{address}:${SMOKE_PORT}/version`, status: 200, contains: "{sha}", timeoutMs: 2000 }], failureBudget: 1, batchSize: 18 }, ["web"]);
+      const result = await t.engine.deploy({ app: "app", reason: "smoke", nick: "alice" });
+      expect(result.state).toBe("succeeded");
+      expect(result.problems).toEqual([expect.objectContaining({ host: "web05", kind: "failed", step: "smoke", message: `smoke check failed: http://${fleet.hosts[4]!.address}:${SMOKE_PORT}/version answered 503, expected 200` })]);
+      expect(result.ok).toHaveLength(19);
+      expect(t.journal.steps(result.deploy.id).filter((s) => s.step === "smoke" && s.outcome === "ok")).toHaveLength(19);
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    }
   });
 
   it("stops a rollout where 30% of hosts break and rolls back every switched host", async () => {
