@@ -54,6 +54,8 @@ interface Row {
   task: string | null;
 }
 
+const ftsQuote = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
 function toEntry(r: Row): SalEntry {
   return {
     id: r.id,
@@ -76,6 +78,9 @@ export class SqliteSalStore implements SalStore {
   private readonly insert: Database.Statement;
   private readonly byKey: Database.Statement;
   private readonly byId: Database.Statement;
+  private readonly lastTime: Database.Statement;
+  /** Search statements by SQL text (a handful of filter combinations). */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
     file: string,
@@ -93,6 +98,7 @@ export class SqliteSalStore implements SalStore {
     );
     this.byKey = this.db.prepare("SELECT * FROM entries WHERE identity IS ? AND idempotency_key = ?");
     this.byId = this.db.prepare("SELECT * FROM entries WHERE id = ?");
+    this.lastTime = this.db.prepare("SELECT time FROM entries ORDER BY id DESC LIMIT 1");
   }
 
   private readonly appendTx = (e: NewSalEntry): AppendResult => {
@@ -101,7 +107,10 @@ export class SqliteSalStore implements SalStore {
       const existing = this.byKey.get(e.identity, key) as Row | undefined;
       if (existing) return { entry: toEntry(existing), created: false };
     }
-    const time = this.now().toISOString();
+    // Never earlier than the last entry, even if the clock steps back: ids and times then grow together.
+    const now = this.now().toISOString();
+    const last = (this.lastTime.get() as { time: string } | undefined)?.time;
+    const time = last !== undefined && last > now ? last : now;
     const info = this.insert.run({ ...e, time, idempotencyKey: key });
     const row = this.byId.get(info.lastInsertRowid) as Row;
     return { entry: toEntry(row), created: true };
@@ -120,11 +129,14 @@ export class SqliteSalStore implements SalStore {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: query.limit + 1 };
     const words = query.q ? searchWords(query.q) : [];
-    let from = "entries e";
-    if (words.length > 0) {
+    const fts = words.length > 0;
+    // With words, every filter that can be is handed to FTS5 (which walks its matches newest first)
+    // rather than checked row by row after the join: see bench/README.md, search-1m.
+    if (fts) {
       // Each word quoted (so FTS operators in user text are literal) and prefix-matched.
-      params.match = words.map((w) => `"${w.replaceAll('"', '""')}"*`).join(" ");
-      from = "entries_fts f JOIN entries e ON e.id = f.rowid";
+      let match = words.map((w) => `${ftsQuote(w)}*`).join(" AND ");
+      if (query.nick && /[\p{L}\p{N}]/u.test(query.nick)) match = `(${match}) AND nick:${ftsQuote(query.nick)}`;
+      params.match = match;
       where.push("entries_fts MATCH @match");
     }
     if (query.nick) {
@@ -137,16 +149,24 @@ export class SqliteSalStore implements SalStore {
     }
     if (query.before) {
       where.push("e.time < @before");
+      // Ids grow with time (append stamps max(now, last time)), so the day bound is also an id bound.
+      if (fts) where.push("f.rowid <= (SELECT id FROM entries WHERE time < @before ORDER BY time DESC LIMIT 1)");
       params.before = endOfDay(query.before);
     }
     const cursor = query.cursor ? decodeCursor(query.cursor) : null;
     if (cursor !== null) {
-      where.push("e.id < @cursor");
+      where.push(fts ? "f.rowid < @cursor" : "e.id < @cursor");
       params.cursor = cursor;
     }
-    const order = words.length > 0 ? "f.rowid DESC" : "e.id DESC";
+    const from = fts ? "entries_fts f JOIN entries e ON e.id = f.rowid" : "entries e";
+    const order = fts ? "f.rowid DESC" : "e.id DESC";
     const sql = `SELECT e.* FROM ${from} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(params) as Row[];
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    const rows = statement.all(params) as Row[];
     const more = rows.length > query.limit;
     const entries = rows.slice(0, query.limit).map(toEntry);
     const last = entries.at(-1);

@@ -93,6 +93,25 @@ describe.each(Object.keys(factories))("SalStore contract: %s", (kind) => {
   });
 });
 
+describe.each(Object.keys(factories))("SalStore contract, words with filters: %s", (kind) => {
+  it("combines words with nick, project, before and a cursor", async () => {
+    let now = new Date("2026-11-01T12:00:00.000Z");
+    const { store, cleanup } = factories[kind]!(() => now);
+    for (let i = 0; i < 12; i++) {
+      now = new Date(Date.UTC(2026, 10, 1 + i, 12));
+      await store.append(entry({ nick: i % 3 === 0 ? "bob" : "alice", project: i % 2 ? "puppet" : null, message: `restarted apache on mw${1000 + i}` }));
+    }
+    const ids = async (q: Parameters<SalStore["search"]>[0]) => (await store.search(q)).entries.map((e) => e.id);
+    expect(await ids({ q: "restarted", nick: "BOB", limit: 10 })).toEqual([10, 7, 4, 1]);
+    expect(await ids({ q: "apache", project: "puppet", before: "2026-11-06", limit: 10 })).toEqual([6, 4, 2]);
+    const p1 = await store.search({ q: "restart", nick: "alice", limit: 3 });
+    expect(p1.entries.map((e) => e.id)).toEqual([12, 11, 9]);
+    expect(await ids({ q: "restart", nick: "alice", limit: 3, cursor: p1.nextCursor! })).toEqual([8, 6, 5]);
+    expect(await ids({ q: "mw1003", limit: 10 })).toEqual([4]);
+    cleanup();
+  });
+});
+
 describe("SqliteSalStore durability", () => {
   it("refuses updates and deletes, and keeps entries across reopen", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sal-"));
@@ -107,6 +126,21 @@ describe("SqliteSalStore durability", () => {
     const reopened = new SqliteSalStore(file, () => new Date());
     expect(await reopened.get(e.id)).toEqual(e);
     await reopened.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("SqliteSalStore ordering", () => {
+  it("stamps times that never go backwards, so ids and times grow together", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sal-"));
+    let clock = new Date("2026-11-20T10:00:00.000Z");
+    const store = new SqliteSalStore(join(dir, "sal.db"), () => clock);
+    const a = await store.append(entry({ message: "first" }));
+    clock = new Date("2026-11-20T09:00:00.000Z"); // the clock stepped back an hour
+    const b = await store.append(entry({ message: "second" }));
+    expect(b.entry.time).toBe(a.entry.time);
+    expect((await store.search({ q: "second", before: "2026-11-20", limit: 5 })).entries.map((e) => e.id)).toEqual([b.entry.id]);
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 });
