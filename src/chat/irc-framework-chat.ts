@@ -53,6 +53,7 @@ export class IrcFrameworkChat implements ChatPort {
       intervalMs: config.flood.intervalMs,
       lifetimeMs: config.lineLifetimeSec * 1000,
       maxBacklogPerKind: 3,
+      bulkKinds: ["sal"],
       clock: realClock,
       summarize: (target, kind, lines) => this.summarize(target, kind, lines),
       // irc-framework silently drops a line written after its socket closed: say so instead.
@@ -157,9 +158,12 @@ export class IrcFrameworkChat implements ChatPort {
   /** One line standing for many queued during an outage: never a backlog dump. */
   private summarize(target: string, kind: string, lines: OutboundLine[]): OutboundLine {
     const last = lines.at(-1)!;
-    const what = kind === "sal" ? `${lines.length} SAL entries were logged while I was disconnected; the latest` : `${lines.length} messages were queued while I was disconnected; the last`;
+    const n = lines.reduce((sum, l) => sum + (l.count ?? 1), 0);
+    // A summary of summaries keeps only the newest entry's text.
+    const latest = last.text.replace(/^\d+ SAL entries logged; the latest: /, "");
+    const what = kind === "sal" ? `${n} SAL entries logged; the latest` : `${n} messages were queued while I was disconnected; the last`;
     const budget = this.budget(target, last.notice);
-    const pieces = splitMessage(`${what}: ${last.text}`, budget - 3);
+    const pieces = splitMessage(`${what}: ${kind === "sal" ? latest : last.text}`, budget - 3);
     return { target, kind, notice: last.notice, text: pieces.length > 1 ? `${pieces[0]}…` : (pieces[0] ?? what) };
   }
 

@@ -1,6 +1,9 @@
 // The bot's outbound IRC lines: one FIFO, paced by a token bucket so the server never disconnects us
 // for "Excess Flood", and held across disconnects (irc-framework writes every line at once and drops
 // what is written while disconnected). On reconnect the backlog is expired and coalesced, not dumped.
+// Bulk kinds (announcements) yield to other lines (replies to people), and are coalesced as soon as
+// more than maxBacklogPerKind of them wait, connected or not: a script logging 100 entries costs
+// the channel a few lines, and a person's !log is still answered at once.
 
 export interface OutboundLine {
   readonly target: string;
@@ -8,6 +11,8 @@ export interface OutboundLine {
   readonly notice: boolean;
   /** Lines of the same target and kind ("sal", "reply", ...) may be coalesced after a reconnect. */
   readonly kind?: string;
+  /** How many lines this one stands for (a summary of several); 1 when absent. */
+  readonly count?: number;
 }
 
 export interface Clock {
@@ -25,6 +30,8 @@ export interface OutboundQueueOptions {
   readonly lifetimeMs?: number;
   /** On reconnect, more pending lines than this of one target+kind become one summary. Default 3. */
   readonly maxBacklogPerKind?: number;
+  /** Kinds that yield to other lines and are coalesced even while connected (e.g. "sal"). */
+  readonly bulkKinds?: readonly string[];
   /** Builds that summary; default `summarizeBacklog`. */
   readonly summarize?: (target: string, kind: string, lines: OutboundLine[]) => OutboundLine;
   readonly clock: Clock;
@@ -50,7 +57,7 @@ export function summarizeBacklog(target: string, kind: string, lines: OutboundLi
     target,
     kind,
     notice: first?.notice ?? false,
-    text: `(${lines.length} messages while disconnected, first: ${first?.text ?? ""})`,
+    text: `(${lines.reduce((n, l) => n + (l.count ?? 1), 0)} messages while disconnected, first: ${first?.text ?? ""})`,
   };
 }
 
@@ -77,6 +84,7 @@ export class OutboundQueue {
   private readonly intervalMs: number;
   private readonly lifetimeMs: number;
   private readonly maxBacklogPerKind: number;
+  private readonly bulkKinds: ReadonlySet<string>;
   private readonly summarize: NonNullable<OutboundQueueOptions["summarize"]>;
   private readonly clock: Clock;
   private readonly write: OutboundQueueOptions["write"];
@@ -100,6 +108,7 @@ export class OutboundQueue {
     this.intervalMs = o.intervalMs ?? OUTBOUND_DEFAULTS.intervalMs;
     this.lifetimeMs = o.lifetimeMs ?? OUTBOUND_DEFAULTS.lifetimeMs;
     this.maxBacklogPerKind = o.maxBacklogPerKind ?? OUTBOUND_DEFAULTS.maxBacklogPerKind;
+    this.bulkKinds = new Set(o.bulkKinds ?? []);
     requireAtLeast("burst", this.burst, 1, true);
     requireAtLeast("intervalMs", this.intervalMs, 0, false);
     requireAtLeast("lifetimeMs", this.lifetimeMs, 0, false);
@@ -131,6 +140,7 @@ export class OutboundQueue {
   enqueue(line: OutboundLine): void {
     if (this.closed) throw new Error(`outbound queue is closed; not sending to ${line.target}`);
     this.pending.push({ line, queuedAt: this.clock.now(), heldMs: 0 });
+    if (line.kind !== undefined && this.bulkKinds.has(line.kind)) this.coalesce(line.target, line.kind);
     this.pump();
   }
 
@@ -183,7 +193,9 @@ export class OutboundQueue {
       for (;;) {
         if (!this.connected || this.closed) return;
         if (this.intervalMs > 0 && this.tokens < 1) break;
-        const next = this.pending.shift();
+        // The oldest line that is not bulk goes first; bulk lines when nothing else waits.
+        const at = this.pending.findIndex((p) => p.line.kind === undefined || !this.bulkKinds.has(p.line.kind));
+        const next = this.pending.splice(at < 0 ? 0 : at, 1)[0];
         if (next === undefined) break;
         if (this.intervalMs > 0) this.tokens -= 1;
         let taken: boolean | void;
@@ -256,10 +268,12 @@ export class OutboundQueue {
   }
 
   /** Replaces each oversized (target, kind) group by one summary at the place of its first line. */
-  private coalesce(): void {
+  /** Coalesces every (target, kind) group over the limit, or only the one named. */
+  private coalesce(onlyTarget?: string, onlyKind?: string): void {
     const groups = new Map<string, Pending[]>();
     for (const p of this.pending) {
       if (p.line.kind === undefined) continue;
+      if (onlyKind !== undefined && (p.line.kind !== onlyKind || p.line.target !== onlyTarget)) continue;
       const key = JSON.stringify([p.line.target, p.line.kind]);
       const group = groups.get(key);
       if (group === undefined) groups.set(key, [p]);
@@ -270,7 +284,8 @@ export class OutboundQueue {
       const first = group[0];
       if (first === undefined || group.length <= this.maxBacklogPerKind) continue;
       const lines = group.map((p) => p.line);
-      const summary = this.summarize(first.line.target, first.line.kind ?? "", lines);
+      const made = this.summarize(first.line.target, first.line.kind ?? "", lines);
+      const summary = { ...made, count: lines.reduce((n, l) => n + (l.count ?? 1), 0) };
       // As old as its newest line, so a summary held through another outage expires with that line.
       const newest = group.reduce((a, b) => (b.heldMs < a.heldMs ? b : a), first);
       for (const p of group) replacement.set(p, null);

@@ -85,6 +85,27 @@ describe("tugboat on a real IRC server (fast ngircd)", () => {
     expect(joined).toBe(`SAL: cron (via cron@deploy1001): ${message} <${bot.url}/log/1>`);
   });
 
+  it("a script logging 30 entries costs the channel a few lines, and a person's !log is still answered at once", async () => {
+    bot = await startBot({ port: server.port });
+    await until(() => bot!.chat.status().connected, 10_000, "bot joined");
+    const alice = await human("alice");
+    const mark = alice.mark();
+    const client = api(bot.url);
+    for (let i = 1; i <= 30; i++) {
+      const res = await client.post("/api/log", { message: `sync step ${i} done` }, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+      expect(res.status).toBe(201);
+    }
+    const asked = Date.now();
+    alice.say("#operations", "!log manual check after the sync");
+    await alice.waitFor((m) => m.nick === "tugboat" && m.command === "PRIVMSG" && m.params[1]!.startsWith("alice: Logged"), { since: mark, timeoutMs: 10_000 });
+    expect(Date.now() - asked).toBeLessThan(2500);
+    await alice.waitFor((m) => m.command === "NOTICE" && /sync step 30 done/.test(m.params[1] ?? ""), { since: mark, timeoutMs: 15_000 });
+    const notices = alice.messages.filter((m) => m.index >= mark && m.command === "NOTICE" && m.nick === "tugboat").map((m) => m.params[1]);
+    expect(notices.length).toBeLessThanOrEqual(6);
+    expect(notices.some((n) => /^\d+ SAL entries logged; the latest: SAL: cron \(via cron@deploy1001\): sync step \d+ done/.test(n ?? ""))).toBe(true);
+    expect(await bot.app.sal.store.count()).toBe(31);
+  });
+
   it("rejoins by itself after the IRC server is killed and restarted, and announces what was logged meanwhile", async () => {
     bot = await startBot({ port: server.port });
     await until(() => bot!.chat.status().connected, 10_000, "bot joined");

@@ -299,7 +299,7 @@ describe("OutboundQueue coalescing", () => {
     queue.setConnected(true);
 
     expect(written.map((w) => w.line)).toEqual([
-      { target: "#ops", kind: "sal", notice: true, text: "(5 messages while disconnected, first: sal 1)" },
+      { target: "#ops", kind: "sal", notice: true, text: "(5 messages while disconnected, first: sal 1)", count: 5 },
       line("plain 1"),
       line("other sal 1", { target: "#other", kind: "sal" }),
       line("reply 1", { kind: "reply" }),
@@ -354,7 +354,7 @@ describe("OutboundQueue coalescing", () => {
     queue.setConnected(true);
     expect(calls).toEqual([{ target: "#dev", kind: "sal", texts: ["line 1", "line 2", "line 3", "line 4"] }]);
     expect(written.map((w) => w.line)).toEqual([
-      { target: "#dev", kind: "sal", notice: true, text: "4 sal entries missed" },
+      { target: "#dev", kind: "sal", notice: true, text: "4 sal entries missed", count: 4 },
     ]);
   });
 
@@ -487,5 +487,38 @@ describe("a transport that finds itself disconnected", () => {
     q.setConnected(true);
     expect(written).toEqual(["one", "two", "three"]);
     expect(q.sent).toBe(3);
+  });
+});
+
+describe("bulk kinds (announcements)", () => {
+  function bulkQueue() {
+    const clock = new FakeClock();
+    const written: OutboundLine[] = [];
+    const q = new OutboundQueue({
+      burst: 2, intervalMs: 1000, lifetimeMs: 60_000, maxBacklogPerKind: 3, bulkKinds: ["sal"], clock,
+      write: (l) => void written.push(l),
+      summarize: (target, kind, lines) => ({ target, kind, notice: true, text: `${lines.reduce((n, l) => n + (l.count ?? 1), 0)} entries, latest ${lines.at(-1)!.text}` }),
+    });
+    q.setConnected(true);
+    return { clock, written, q };
+  }
+
+  it("are coalesced while connected once more than the limit wait, counting what a summary stood for", () => {
+    const { clock, written, q } = bulkQueue();
+    for (let i = 1; i <= 100; i++) q.enqueue({ target: "#ops", text: `entry ${i}`, notice: true, kind: "sal" });
+    clock.advance(10_000);
+    // 100 announcements cost the channel 4 lines.
+    expect(written.map((l) => l.text)).toEqual(["entry 1", "entry 2", "97 entries, latest entry 99", "entry 100"]);
+    expect(q.depth).toBe(0);
+  });
+
+  it("yield to replies: a person's answer overtakes queued announcements", () => {
+    const { clock, written, q } = bulkQueue();
+    for (let i = 1; i <= 3; i++) q.enqueue({ target: "#ops", text: `entry ${i}`, notice: true, kind: "sal" });
+    q.enqueue({ target: "#ops", text: "alice: Logged the message", notice: false, kind: "reply" });
+    clock.advance(1000);
+    expect(written.map((l) => l.text)).toEqual(["entry 1", "entry 2", "alice: Logged the message"]);
+    clock.advance(1000);
+    expect(written.at(-1)?.text).toBe("entry 3");
   });
 });
