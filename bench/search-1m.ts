@@ -96,6 +96,9 @@ async function captureSql(store: SqliteSalStore, query: SalQuery): Promise<Captu
   const db: unknown = Reflect.get(store, "db");
   if (!(db instanceof Database)) throw new Error("SqliteSalStore no longer keeps its connection in `db`; update captureSql");
   const original = db.prepare;
+  // The store caches its statements by SQL text: forget them so this search prepares (and shows) its own.
+  const cache: unknown = Reflect.get(store, "statements");
+  if (cache instanceof Map) cache.clear();
   let captured: Captured | null = null;
   db.prepare = function (this: Database.Database, sql: string) {
     const stmt = original.call(this, sql);
@@ -126,7 +129,7 @@ function queryPlan(db: Database.Database, c: Captured): string[] {
 }
 
 function matchCount(db: Database.Database, c: Captured): number {
-  const sql = c.sql.replace(/^SELECT e\.\* FROM/, "SELECT count(*) AS n FROM").replace(/\s+ORDER BY .*$/s, "");
+  const sql = c.sql.replace(/^SELECT e\.\* FROM/, "SELECT count(*) AS n FROM").replace(/\s+ORDER BY [^()]*$/s, "");
   const { limit: _limit, ...params } = c.params;
   return (db.prepare(sql).get(params) as { n: number }).n;
 }
