@@ -94,6 +94,29 @@ describe("DeployEngine on local hosts", () => {
     expect(existsSync(join(dir, "fleet", "web04", "srv/app/releases", result.to, ".tugboat-complete"))).toBe(true);
   });
 
+  it("ships the security patches on top, counted and never described, and a failing patch stops before any host", async () => {
+    const patches = temp.make("tugboat-patches-");
+    const head = readFileSync(join(dir, "fleet", "web01", "srv/app/current/.tugboat-revision"), "utf8").trim();
+    upstream.patch("main", { "src/auth.txt": "check(SECRET-CVE-2026-1234)\n" }, "Fix SECRET-CVE-2026-1234", patches, "0001-auth.patch");
+    const t = setup({ securityPatches: patches });
+    const result = await t.engine.deploy({ app: "app", reason: "with patches", nick: "alice", onEvent: t.onEvent });
+    expect(result.state).toBe("succeeded");
+    expect(result.staged?.patches).toEqual([{ name: "0001-auth.patch", status: "applied" }]);
+    expect(result.to).not.toBe(result.staged?.upstreamSha);
+    expect(readFileSync(join(dir, "fleet", "web07", "srv/app/current/src/auth.txt"), "utf8")).toBe("check(SECRET-CVE-2026-1234)\n");
+    const journal = JSON.stringify([t.journal.get(result.deploy.id), t.journal.steps(result.deploy.id), t.events]);
+    expect(journal).not.toContain("SECRET-CVE");
+    expect(head).not.toBe(result.to);
+
+    // A patch that no longer applies stops the deploy before any host is touched.
+    upstream.commit({ "src/auth.txt": "check(other)\nrewritten\n" }, "upstream rewrote auth");
+    const before = hosts.map(current);
+    const failed = t.engine.deploy({ app: "app", reason: "patch conflicts", nick: "alice" });
+    await expect(failed).rejects.toThrow(/0001-auth\.patch/);
+    await expect(failed).rejects.not.toThrow(/SECRET-CVE/);
+    expect(hosts.map(current)).toEqual(before);
+  });
+
   it("refuses an unknown ref before touching any host, and a second deploy while one runs", async () => {
     const t = setup();
     await expect(t.engine.deploy({ app: "app", ref: "no-such-branch", reason: "x", nick: "alice" })).rejects.toThrow(/no-such-branch/);
