@@ -114,12 +114,14 @@ describe.concurrent("check-config", () => {
     const noFile = await runCli(["--config", example, "check-config"], { env: secrets });
     t.expect(noFile).toMatchObject({ code: 2, stderr: "tugboat: api.tokens.1.token: cannot read secret file /etc/tugboat/scap.token: ENOENT\n" });
 
-    // The same file with the scap token in the sandbox.
+    // The same file with the scap token and the deploy key in the sandbox.
     const scapToken = join(dir, "scap.token");
     writeFileSync(scapToken, "scap-token\n");
+    const deployKey = join(dir, "deploy_ed25519");
+    writeFileSync(deployKey, "-----BEGIN OPENSSH PRIVATE KEY-----\nnot checked by check-config\n-----END OPENSSH PRIVATE KEY-----\n");
     const copy = join(dir, "example.yaml");
     copyFileSync(example, copy);
-    writeFileSync(copy, readFileSync(copy, "utf8").replace("/etc/tugboat/scap.token", scapToken));
+    writeFileSync(copy, readFileSync(copy, "utf8").replace("/etc/tugboat/scap.token", scapToken).replace("/etc/tugboat/deploy_ed25519", deployKey));
     const ok = await runCli(["--config", copy, "check-config"], { env: secrets });
     t.expect(ok).toMatchObject({ code: 0, stdout: `${copy}: configuration is valid (chat: irc)\n`, stderr: "" });
   });
