@@ -15,6 +15,9 @@ import type { SalStore } from "./sal/store.js";
 import { BotMetrics } from "./observability/bot-metrics.js";
 import { ReplyPages } from "./web/reply-pages.js";
 import type { WebDeps } from "./web/server.js";
+import { DeployService } from "./deploys/service.js";
+import type { DeployEngine, StagingPort } from "./fleet/engine.js";
+import type { DeployJournal } from "./fleet/journal.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -34,6 +37,10 @@ export interface AppDeps {
   readonly commands?: readonly Command[];
   /** Called once the web server listens, before the chat starts (the terminal banner). */
   readonly onListening?: (url: string) => void;
+  /** The fleet side (engine and journal), when apps are configured. */
+  readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
+  /** Test knobs for pacing; production uses the defaults. */
+  readonly deployTiming?: { readonly progressEveryMs?: number; readonly gateAnswerSec?: number; readonly confirmSec?: number };
 }
 
 export interface App {
@@ -73,13 +80,37 @@ export function createApp(deps: AppDeps): App {
     home: () => `${baseUrl}/`,
     help: (command) => `${baseUrl}/help${command ? `#${command}` : ""}`,
   };
-  const services: Services = { config, sal, links, commands };
+  const acl = new Acl(config);
+  const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
+  const deploys = deps.fleet
+    ? new DeployService({
+        engine: deps.fleet.engine,
+        journal: deps.fleet.journal,
+        sal,
+        log: log.child({ component: "deploys" }),
+        announce: (channel, text) => {
+          for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
+        },
+        deployUrl: (id) => `${baseUrl}/deploys/${id}`,
+        now: () => Date.now(),
+        confirm: (app) => config.apps[app]?.confirm ?? false,
+        confirmSec: 60,
+        gateAnswerSec: deps.deployTiming?.gateAnswerSec ?? 300,
+        progressEveryMs: deps.deployTiming?.progressEveryMs ?? 30_000,
+        isAdmin: (who, channel) => {
+          const m = /^([^!]*)!([^@]*)@(.*)$/.exec(who.mask);
+          const sender = { nick: who.nick, user: m?.[2] ?? "", host: m?.[3] ?? "", account: who.account };
+          return acl.check("deploy-admin", channel, sender, { allow: "admin" in config.roles ? ["role:admin"] : [], deny: [] }).allowed;
+        },
+      })
+    : null;
+  const services: Services = { config, sal, links, commands, deploys, acl };
   const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
   const router = new Router({
     chat,
     commands,
     services,
-    acl: new Acl(config),
+    acl,
     log: log.child({ component: "router" }),
     channels,
     ignore: config.irc?.ignore ?? [],
@@ -95,7 +126,8 @@ export function createApp(deps: AppDeps): App {
 
   // Entries from scripts and deploys are announced; IRC entries were typed in the channel already.
   sal.onEntry((entry) => {
-    if (entry.source === "irc" || entry.source === "console" || !entry.channel) return;
+    // IRC entries were typed in the channel already; deploys announce themselves in their own words.
+    if (entry.source === "irc" || entry.source === "console" || entry.source === "deploy" || !entry.channel) return;
     const text = announcement(entry, links.entry(entry.id));
     for (const line of splitMessage(text, chat.budget(entry.channel, true)).slice(0, 3)) chat.send(entry.channel, line, { notice: true, kind: "sal" });
   });
@@ -113,6 +145,7 @@ export function createApp(deps: AppDeps): App {
     metrics: () => metrics.render(),
     health: () => ({ irc: chat.status() }),
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
+    deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging } : null,
   });
 
   return {
@@ -129,6 +162,7 @@ export function createApp(deps: AppDeps): App {
       }
       deps.onListening?.(baseUrl);
       await chat.start();
+      if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
     },
@@ -136,6 +170,7 @@ export function createApp(deps: AppDeps): App {
       await router.settle();
       await chat.stop(reason);
       await web.close();
+      await deps.fleet?.close();
       await deps.store.close();
     },
   };

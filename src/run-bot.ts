@@ -14,6 +14,7 @@ import { ConfigError } from "./errors.js";
 import { BotMetrics } from "./observability/bot-metrics.js";
 import { SqliteSalStore } from "./sal/sqlite-store.js";
 import { buildWebServer } from "./web/server.js";
+import { buildFleet } from "./fleet/build.js";
 
 function makeLogger(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Logger {
   const level = env.TUGBOAT_LOG_LEVEL ?? loaded.config.log.level;
@@ -65,7 +66,8 @@ export async function runBot(loaded: LoadedConfig, dataDir: string, env: NodeJS.
   const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
   const where = config.chat === "console" ? "" : ` on ${config.irc?.host}:${config.irc?.port}`;
   const banner = (url: string) => process.stderr.write(`tugboat: web UI at ${url}, ${chat.name} chat${where}, data in ${dataDir}\n`);
-  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner });
+  const fleet = Object.keys(config.apps).length > 0 ? buildFleet(loaded, dataDir, log, env) : null;
+  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner, fleet });
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   try {

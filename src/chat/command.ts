@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type { Config, Rule } from "../config/schema.js";
 import type { SalService } from "../sal/service.js";
+import type { DeployService } from "../deploys/service.js";
+import type { Acl } from "./acl.js";
 import { UserError } from "../errors.js";
 import type { Sender } from "./port.js";
 
@@ -14,6 +16,9 @@ export interface Services {
   readonly links: Links;
   /** All registered commands (for !help). */
   readonly commands: readonly Command[];
+  /** Deploys from the channel; null when no apps are configured. */
+  readonly deploys: DeployService | null;
+  readonly acl: Acl;
 }
 
 export interface Links {
@@ -85,3 +90,32 @@ export function defineCommand<A>(spec: CommandSpec<A>): Command {
 }
 
 export const reply = (...lines: string[]): Reply => ({ lines });
+
+/** The deploy service, or a clear refusal when this bot has no apps. */
+export function deploysOf(ctx: CommandContext): DeployService {
+  if (!ctx.services.deploys) throw new UserError("this bot has no apps configured (apps: in the config)");
+  return ctx.services.deploys;
+}
+
+/** The sender as the deploy service knows them. */
+export function whoOf(ctx: CommandContext): { nick: string; account: string | null; mask: string } {
+  return { nick: ctx.sender.nick, account: ctx.sender.account, mask: `${ctx.sender.nick}!${ctx.sender.user}@${ctx.sender.host}` };
+}
+
+/**
+ * Per-app permissions: where the config has `ACTION.APP` (e.g. deploy.api), it must allow the sender
+ * too, on top of the command's own permission.
+ */
+export function requireAppPermission(ctx: CommandContext, action: string, app: string): void {
+  const name = `${action}.${app}`;
+  if (!(name in ctx.services.config.permissions)) return;
+  const decision = ctx.services.acl.check(name, ctx.channel, ctx.sender, { allow: [], deny: [] });
+  if (!decision.allowed) throw new UserError(`you may not ${action} ${app}${ctx.channel ? ` in ${ctx.channel}` : ""}: ${decision.reason}`);
+}
+
+/** The channel a deploy reports to: where it was asked, or the first SAL channel for a private message. */
+export function reportChannel(ctx: CommandContext): string {
+  const channel = ctx.channel ?? Object.keys(ctx.services.config.sal.channels)[0];
+  if (!channel) throw new UserError("ask in a channel: deploys report to the channel they were started in");
+  return channel;
+}

@@ -170,6 +170,8 @@ const AppSchema = z.strictObject({
   /** Run in the new release after the switch (operator configuration, never user text). */
   restart: z.string().nullable().default(null),
   smoke: z.array(SmokeSchema).default([]),
+  /** Deploys wait for `!yes` from the same account (within 60 s) before anything starts. */
+  confirm: z.boolean().default(false),
   /** Private directory of *.patch files applied on top of every deploy. */
   securityPatches: z.string().nullable().default(null),
   timeouts: z

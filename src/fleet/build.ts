@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { LoadedConfig } from "../config/load.js";
 import { ConfigError } from "../errors.js";
 import { Staging } from "../git/staging.js";
-import { DeployEngine } from "./engine.js";
+import { DeployEngine, type StagingPort } from "./engine.js";
 import { DeployJournal } from "./journal.js";
 import { KnownHosts } from "./known-hosts.js";
 import { LocalShell } from "./local-shell.js";
@@ -17,6 +17,7 @@ import { Ssh2Shell } from "./ssh2-shell.js";
 
 export interface Fleet {
   readonly engine: DeployEngine;
+  readonly staging: (app: string) => StagingPort;
   readonly journal: DeployJournal;
   readonly shell: RemoteShell;
   close(): Promise<void>;
@@ -49,11 +50,7 @@ export function buildFleet(loaded: LoadedConfig, dataDir: string, log: Logger, e
   }
   const journal = new DeployJournal(join(dataDir, "deploys.sqlite3"), () => new Date());
   const stagings = new Map<string, Staging>();
-  const engine = new DeployEngine({
-    config,
-    shell,
-    journal,
-    staging: (app) => {
+  const staging = (app: string): Staging => {
       let s = stagings.get(app);
       if (!s) {
         const a = config.apps[app]!;
@@ -62,7 +59,12 @@ export function buildFleet(loaded: LoadedConfig, dataDir: string, log: Logger, e
         stagings.set(app, s);
       }
       return s;
-    },
+  };
+  const engine = new DeployEngine({
+    config,
+    shell,
+    journal,
+    staging,
     smoke: new HttpSmokeChecker(),
     log: log.child({ component: "engine" }),
     now: () => performance.now(),
@@ -70,6 +72,7 @@ export function buildFleet(loaded: LoadedConfig, dataDir: string, log: Logger, e
   });
   return {
     engine,
+    staging,
     journal,
     shell,
     async close() {

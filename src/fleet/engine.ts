@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { AppConfig, Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
+import type { CommitRange } from "../git/commit-range.js";
 import type { StagedRevision } from "../git/staging.js";
 import { compressHosts } from "../chat/format.js";
 import type { DeployEvent, GateVerdict, HostProblem } from "./events.js";
@@ -22,6 +23,21 @@ export interface StagingPort {
   update(signal?: AbortSignal): Promise<void>;
   stage(ref: string, signal?: AbortSignal): Promise<StagedRevision>;
   bundle(sha: string, haves: readonly string[], signal?: AbortSignal): Promise<Buffer | null>;
+  range(from: string | null, to: string, opts?: { limit?: number; signal?: AbortSignal }): Promise<CommitRange>;
+  diff(from: string | null, to: string, maxBytes: number, signal?: AbortSignal): Promise<string>;
+}
+
+/** What a deploy would ship, computed before anything is touched (for !diff and the deploy preview). */
+export interface DeployPreview {
+  readonly app: string;
+  readonly ref: string;
+  readonly staged: StagedRevision;
+  /** The release live now (the journal's, else the most common on the hosts). */
+  readonly from: string | null;
+  readonly range: CommitRange;
+  readonly hosts: number;
+  readonly reachable: number;
+  readonly problems: readonly HostProblem[];
 }
 
 export interface EngineDeps {
@@ -46,6 +62,8 @@ export interface OperationRequest {
 
 export interface DeployRequest extends OperationRequest {
   readonly ref?: string;
+  /** A revision staged already (by preview()): skips fetching and patching again. */
+  readonly staged?: StagedRevision;
   /** After the canary stage: continue, roll back or stop. Default: continue when the canaries passed. */
   readonly gate?: (info: { deployId: number; stage: Stage; failed: readonly HostProblem[] }) => Promise<GateVerdict>;
 }
@@ -142,8 +160,11 @@ export class DeployEngine {
     const started = this.deps.now();
     const emit = req.onEvent ?? (() => {});
     const staging = this.deps.staging(req.app);
-    await staging.update(req.signal);
-    const staged = await staging.stage(req.ref ?? app.branch, req.signal);
+    let staged = req.staged;
+    if (!staged) {
+      await staging.update(req.signal);
+      staged = await staging.stage(req.ref ?? app.branch, req.signal);
+    }
     const census = await this.census(req.app, req.signal);
     const from = this.deps.journal.live(req.app)?.sha ?? majority(census.map((c) => c.state?.current ?? null));
     const begun = this.deps.journal.begin({ app: req.app, kind: "deploy", ref: req.ref ?? app.branch, fromSha: from, toSha: staged.sha, reason: req.reason, nick: req.nick });
@@ -197,14 +218,13 @@ export class DeployEngine {
 
     let halted: string | null = null;
     const stages = planStages(reachable.map((c) => c.host), app.canaries, app.batchSize);
-    for (const stage of stages) {
-      if (halted || req.signal?.aborted) break;
-      emit({ type: "stage-started", deployId: deploy.id, stage: stage.name, hosts: stage.hosts });
-      const budget = failureBudget(app.failureBudget, stage.hosts.length);
+    /** Ships to these hosts of a stage; a batch stops starting hosts once over its budget. */
+    const runHosts = async (stage: Stage, names: readonly string[]): Promise<{ problems: HostProblem[]; overBudget: boolean }> => {
+      const budget = stage.kind === "canary" ? Infinity : failureBudget(app.failureBudget, stage.hosts.length);
       const stageProblems: HostProblem[] = [];
       let stop = false;
       await Promise.all(
-        stage.hosts.map((name) =>
+        names.map((name) =>
           limit.run(async () => {
             if (stop || req.signal?.aborted) return; // over budget: start no new hosts
             const host = hostsByName.get(name)!;
@@ -218,21 +238,35 @@ export class DeployEngine {
           }),
         ),
       );
-      problems.push(...stageProblems);
-      if (stop) halted = `${stage.name}: ${stageProblems.length} of ${stage.hosts.length} hosts failed, over the budget of ${budget}`;
+      return { problems: stageProblems, overBudget: stop };
+    };
+    for (const stage of stages) {
+      if (halted || req.signal?.aborted) break;
+      emit({ type: "stage-started", deployId: deploy.id, stage: stage.name, hosts: stage.hosts });
+      let run = await runHosts(stage, stage.hosts);
+      if (run.overBudget) halted = `${stage.name}: ${run.problems.length} of ${stage.hosts.length} hosts failed, over the budget of ${failureBudget(app.failureBudget, stage.hosts.length)}`;
       else if (req.signal?.aborted) halted = "aborted";
-      emit({ type: "stage-done", deployId: deploy.id, stage: stage.name, ok: stage.hosts.length - stageProblems.length, failed: stageProblems.length, halted: halted !== null });
-      if (!halted && stage.kind === "canary") {
-        const verdict: GateVerdict = req.gate ? await req.gate({ deployId: deploy.id, stage, failed: stageProblems }) : stageProblems.length ? "rollback" : "continue";
-        emit({ type: "gate", deployId: deploy.id, stage: stage.name, verdict, reason: stageProblems.length ? `${stageProblems.length} canaries failed` : "canaries passed" });
-        if (verdict !== "continue") halted = `the gate after ${stage.name} said ${verdict}`;
-        if (verdict === "stop") break;
+      // The gate after the canaries: smoke results now (and the metric judge later). A failure asks
+      // the gate (the channel), which may retry the failed canaries, continue, roll back or stop.
+      while (!halted && stage.kind === "canary") {
+        const verdict: GateVerdict = req.gate ? await req.gate({ deployId: deploy.id, stage, failed: run.problems }) : run.problems.length ? "rollback" : "continue";
+        emit({ type: "gate", deployId: deploy.id, stage: stage.name, verdict, reason: run.problems.length ? `${run.problems.length} of ${stage.hosts.length} canaries failed: ${groupProblems(run.problems)}` : "canaries passed" });
+        if (req.signal?.aborted) halted = "aborted";
+        else if (verdict === "retry") {
+          run = await runHosts(stage, run.problems.map((p) => p.host));
+          continue;
+        } else if (verdict !== "continue") halted = `the gate after ${stage.name} said ${verdict}`;
+        break;
       }
+      problems.push(...run.problems);
+      emit({ type: "stage-done", deployId: deploy.id, stage: stage.name, ok: stage.hosts.length - run.problems.length, failed: run.problems.length, halted: halted !== null });
+      if (halted?.endsWith("said stop")) break;
     }
 
     const rolledBack: string[] = [];
     let state: DeployState;
-    if (halted && app.onFailure === "rollback") {
+    const stopOnly = halted?.endsWith("said stop") ?? false;
+    if (halted && app.onFailure === "rollback" && !stopOnly) {
       // Hosts already switched go back, newest first; unreachable ones are left out and reported.
       const targets = switched.filter((s) => !problems.some((p) => p.host === s.host.name && (p.kind === "unreachable" || p.kind === "hostkey"))).reverse();
       emit({ type: "rollback-started", deployId: deploy.id, hosts: targets.map((t) => t.host.name), reason: halted });
@@ -262,6 +296,18 @@ export class DeployEngine {
     this.deps.journal.finish(deploy.id, state, summary, state === "succeeded" ? { app: req.app, sha: staged.sha } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
     return { deploy: this.deps.journal.get(deploy.id)!, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, summary };
+  }
+
+  /** Stages the ref and reads the fleet: what a deploy would ship, touching nothing. */
+  async preview(appName: string, ref: string | undefined, signal?: AbortSignal): Promise<DeployPreview> {
+    const app = this.app(appName);
+    const staging = this.deps.staging(appName);
+    await staging.update(signal);
+    const staged = await staging.stage(ref ?? app.branch, signal);
+    const census = await this.census(appName, signal);
+    const from = this.deps.journal.live(appName)?.sha ?? majority(census.map((c) => c.state?.current ?? null));
+    const range = await staging.range(from, staged.sha, { limit: 50, ...(signal ? { signal } : {}) });
+    return { app: appName, ref: ref ?? app.branch, staged, from, range, hosts: census.length, reachable: census.filter((c) => c.state).length, problems: census.flatMap((c) => (c.problem ? [c.problem] : [])) };
   }
 
   /** Switches current back on every reachable host, without fetching: seconds, not minutes. */

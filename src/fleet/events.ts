@@ -12,7 +12,8 @@ export interface HostProblem {
   readonly stderrTail?: string;
 }
 
-export type GateVerdict = "continue" | "rollback" | "stop";
+/** continue: go on to the batches; retry: run the failed canaries again; rollback: undo what switched; stop: leave it as it is. */
+export type GateVerdict = "continue" | "retry" | "rollback" | "stop";
 
 export type DeployEvent =
   | { readonly type: "started"; readonly deployId: number; readonly app: string; readonly kind: "deploy" | "rollback"; readonly from: string | null; readonly to: string; readonly hosts: number }

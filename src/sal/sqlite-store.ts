@@ -25,6 +25,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS entries_idem ON entries(identity, idempotency_
 CREATE INDEX IF NOT EXISTS entries_nick ON entries(nick COLLATE NOCASE, id);
 CREATE INDEX IF NOT EXISTS entries_project ON entries(project, id);
 CREATE INDEX IF NOT EXISTS entries_time ON entries(time);
+CREATE INDEX IF NOT EXISTS entries_deploy ON entries(deploy_id) WHERE deploy_id IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(
   message, nick, content='entries', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
 );
@@ -146,6 +147,10 @@ export class SqliteSalStore implements SalStore {
     if (query.project) {
       where.push("e.project = @project");
       params.project = query.project;
+    }
+    if (query.deployId !== undefined) {
+      where.push("e.deploy_id = @deployId");
+      params.deployId = query.deployId;
     }
     if (query.before) {
       where.push("e.time < @before");

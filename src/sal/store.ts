@@ -11,6 +11,8 @@ export interface SalQuery {
   readonly project?: string | undefined;
   /** UTC day YYYY-MM-DD: entries on or before that day. */
   readonly before?: string | undefined;
+  /** Only the entries linked to this deploy. */
+  readonly deployId?: number | undefined;
   /** Opaque cursor from a previous page's nextCursor. */
   readonly cursor?: string | undefined;
   readonly limit: number;

@@ -27,7 +27,8 @@ export function absoluteUrl(baseUrl: string, path: string): string {
 
 const NAV: ReadonlyArray<readonly [string, string]> = [
   ["SAL", "/"],
-  // Deploys (/deploys) and Fleet (/fleet) join when those pages exist: no dead links.
+  ["Deploys", "/deploys"],
+  // Fleet (/fleet) joins when that page exists: no dead links.
   ["Commands", "/help"],
 ];
 

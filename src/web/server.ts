@@ -14,6 +14,9 @@ import { layout } from "./layout.js";
 import { escapeHtml, type LinkRules } from "./linkify.js";
 import { renderEntryPage, renderNotFound, renderSalPage } from "./sal-page.js";
 import type { ReplyPages } from "./reply-pages.js";
+import type { DeployJournal } from "../fleet/journal.js";
+import type { StagingPort } from "../fleet/engine.js";
+import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -27,6 +30,14 @@ export interface WebDeps {
   readonly health: () => { irc: { connected: boolean; nick: string; queueDepth: number } };
   /** Where API entries are announced when the body names no channel. */
   readonly defaultChannel: string | null;
+  /** The deploy journal and staging repositories, when apps are configured. */
+  readonly deploys?: DeploySource | null;
+}
+
+export interface DeploySource {
+  readonly journal: DeployJournal;
+  readonly apps: readonly string[];
+  readonly staging: (app: string) => StagingPort;
 }
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD").refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "not a real date");
@@ -178,6 +189,33 @@ export function buildWebServer(deps: WebDeps) {
     const lines = deps.replies.get((req.params as { id: string }).id);
     if (!lines) return html(reply, 404, renderNotFound("That reply is no longer kept (the bot keeps the most recent ones).", deps.baseUrl));
     return html(reply, 200, layout({ title: "Reply", baseUrl: deps.baseUrl, body: `<h1>Reply</h1><pre class="reply">${escapeHtml(lines.join("\n"))}</pre>` }));
+  });
+
+  app.get("/deploys", async (req, reply) => {
+    const q = z.strictObject({ app: z.preprocess(emptyToUndefined, z.string().regex(/^[a-z][a-z0-9-]{0,39}$/).optional()) }).safeParse(req.query);
+    if (!q.success) return html(reply, 400, renderNotFound(`Bad filter: ${issues(q.error)}`, deps.baseUrl));
+    const list = deps.deploys?.journal.list(q.data.app ?? null, 200) ?? [];
+    return html(reply, 200, renderDeployList({ deploys: list, apps: [...(deps.deploys?.apps ?? [])], app: q.data.app ?? null, baseUrl: deps.baseUrl }));
+  });
+
+  app.get("/deploys/:id", async (req, reply) => {
+    const id = z.coerce.number().int().positive().safeParse((req.params as { id: string }).id);
+    const deploy = id.success ? (deps.deploys?.journal.get(id.data) ?? null) : null;
+    if (!deploy || !deps.deploys) return html(reply, 404, renderNotFound("No deploy has that number.", deps.baseUrl));
+    let range = null;
+    let diff = null;
+    let rangeError: string | null = null;
+    if (deploy.kind === "deploy" && deps.deploys.apps.includes(deploy.app)) {
+      try {
+        const staging = deps.deploys.staging(deploy.app);
+        range = await staging.range(deploy.fromSha, deploy.toSha, { limit: 100 });
+        diff = await staging.diff(deploy.fromSha, deploy.toSha, 512 * 1024);
+      } catch (e) {
+        rangeError = `the commit range is not available: ${(e as Error).message}`;
+      }
+    } else rangeError = deploy.kind === "rollback" ? "a rollback switches to a release the hosts keep: no new code" : "the app is no longer configured";
+    const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
+    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl }));
   });
 
   app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));

@@ -38,6 +38,7 @@ export class MemorySalStore implements SalStore {
       if (cursor !== null && e.id >= cursor) return false;
       if (query.nick && e.nick.toLowerCase() !== query.nick.toLowerCase()) return false;
       if (query.project && e.project !== query.project) return false;
+      if (query.deployId !== undefined && e.deployId !== query.deployId) return false;
       if (before && e.time >= before) return false;
       const tokens = searchWords(`${e.message} ${e.nick}`).map((t) => t.toLowerCase());
       return words.every((w) => tokens.some((t) => t.startsWith(w)));

@@ -46,7 +46,7 @@ export async function startBot(opts: { port: number; config?: Partial<ConfigInpu
   const chat = new IrcFrameworkChat(config.irc!, opts.secrets ?? { password: null, saslPassword: null, nickservPassword: null }, log.child({ component: "irc" }));
   const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
   const app = createApp({
-    loaded: { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }] }, source: "test" },
+    loaded: { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }], sshPrivateKey: null }, source: "test" },
     chat, store, log, metrics: new BotMetrics(), web: buildWebServer,
     commands: [...allCommands, ...(opts.extraCommands ?? [])],
   });

@@ -28,7 +28,7 @@ export function fakeBot(opts: { config?: Config; commands?: readonly Command[]; 
   const sal = new SalService(store, config.sal);
   const commands = opts.commands ?? allCommands;
   const links = { entry: (id: number) => `https://sal.test/log/${id}`, home: () => "https://sal.test/", help: (c?: string) => `https://sal.test/help${c ? `#${c}` : ""}` };
-  const services: Services = { config, sal, links, commands };
+  const services: Services = { config, sal, links, commands, deploys: null, acl: new Acl(config) };
   const outcomes: Array<[string, Outcome]> = [];
   const kept: Array<readonly string[]> = [];
   const router = new Router({

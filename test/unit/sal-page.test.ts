@@ -56,7 +56,7 @@ describe("layout", () => {
     expect(html.startsWith("<!doctype html>")).toBe(true);
     expect(html).toContain(`<meta name="viewport" content="width=device-width, initial-scale=1">`);
     expect(html).toMatch(/<link rel="alternate" type="application\/atom\+xml"[^>]* href="\/feed\.atom">/);
-    for (const [label, href] of [["SAL", "/"], ["Commands", "/help"]]) {
+    for (const [label, href] of [["SAL", "/"], ["Deploys", "/deploys"], ["Commands", "/help"]]) {
       expect(html).toContain(`<a href="${href}">${label}</a>`);
     }
     expect(html).toContain(">tugboat</a>");

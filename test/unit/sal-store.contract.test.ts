@@ -108,6 +108,8 @@ describe.each(Object.keys(factories))("SalStore contract, words with filters: %s
     expect(p1.entries.map((e) => e.id)).toEqual([12, 11, 9]);
     expect(await ids({ q: "restart", nick: "alice", limit: 3, cursor: p1.nextCursor! })).toEqual([8, 6, 5]);
     expect(await ids({ q: "mw1003", limit: 10 })).toEqual([4]);
+    await store.append(entry({ message: "Started deploy api", source: "deploy", deployId: 7 }));
+    expect(await ids({ deployId: 7, limit: 10 })).toEqual([13]);
     cleanup();
   });
 });

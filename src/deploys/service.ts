@@ -1,0 +1,312 @@
+// Deploys driven from the channel: previews and confirmations, one running operation per app with
+// its AbortController, gate questions answered in the channel (or a rollback when nobody answers),
+// paced progress lines, and the SAL entries that carry the commit range. The engine does the work.
+
+import type { Logger } from "pino";
+import { compressHosts } from "../chat/format.js";
+import { UserError } from "../errors.js";
+import type { DeployEngine, DeployPreview, OperationResult } from "../fleet/engine.js";
+import { formatDuration, groupProblems } from "../fleet/engine.js";
+import type { DeployEvent, GateVerdict, HostProblem } from "../fleet/events.js";
+import { GLOBAL_SCOPE, type DeployJournal } from "../fleet/journal.js";
+import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
+import type { SalService } from "../sal/service.js";
+
+export interface Who {
+  readonly nick: string;
+  readonly account: string | null;
+  readonly mask: string;
+}
+
+export interface DeployServiceDeps {
+  readonly engine: DeployEngine;
+  readonly journal: DeployJournal;
+  readonly sal: SalService;
+  readonly log: Logger;
+  /** Sends a line to a channel (as NOTICE); lines must already fit. */
+  readonly announce: (channel: string, text: string) => void;
+  readonly deployUrl: (id: number) => string;
+  readonly now: () => number;
+  /** Apps whose deploys need `!yes` from the same account within confirmSec. */
+  readonly confirm: (app: string) => boolean;
+  readonly confirmSec: number;
+  /** No answer to a gate question within this long means roll back. */
+  readonly gateAnswerSec: number;
+  /** At most one progress line per stage, and never more often than this. */
+  readonly progressEveryMs: number;
+  /** Whether this sender may answer for a deploy started by someone else (an admin). */
+  readonly isAdmin: (who: Who, channel: string | null) => boolean;
+}
+
+interface Running {
+  readonly app: string;
+  readonly kind: "deploy" | "rollback";
+  readonly by: Who;
+  readonly channel: string;
+  readonly abort: AbortController;
+  readonly tracker: ProgressTracker;
+  deployId: number | null;
+  gate: { readonly ask: string; readonly answer: (v: GateVerdict, who: Who) => void } | null;
+  abortedBy: string | null;
+}
+
+interface Pending {
+  readonly preview: DeployPreview;
+  readonly reason: string;
+  readonly by: Who;
+  readonly channel: string;
+  readonly expires: number;
+}
+
+const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
+
+/** `api abc1234..def5678 (3 commits, +120/-30, 1 security patch) to 50 hosts` */
+export function describePreview(p: DeployPreview): string {
+  const r = p.range;
+  const patches = p.staged.patches.length ? `, ${p.staged.patches.length} security patch${p.staged.patches.length > 1 ? "es" : ""}` : "";
+  const count = p.from === null ? "first deploy" : `${r.count} commit${r.count === 1 ? "" : "s"}, +${r.added}/-${r.deleted}`;
+  const unreachable = p.problems.length ? ` (${p.problems.length} not answering: ${groupProblems(p.problems)})` : "";
+  return `${p.app} ${short(p.from)}..${short(p.staged.sha)} (${count}${patches}) to ${p.reachable} host${p.reachable === 1 ? "" : "s"}${unreachable}`;
+}
+
+export class DeployService {
+  private readonly running = new Map<string, Running>();
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(private readonly d: DeployServiceDeps) {}
+
+  private key(who: Who): string {
+    return who.account ?? who.mask;
+  }
+
+  private sal(message: string, by: Who, channel: string | null, deployId: number | null): Promise<unknown> {
+    return this.d.sal.log({ nick: by.nick, account: by.account, mask: by.mask, channel, message, source: "deploy", deployId }).catch((e: unknown) => this.d.log.error({ err: e }, "could not write the SAL entry"));
+  }
+
+  runningFor(app: string): Running | undefined {
+    return this.running.get(app);
+  }
+
+  /** !diff: what a deploy would ship, without deploying. */
+  async diff(app: string, ref: string | undefined, signal?: AbortSignal): Promise<{ preview: DeployPreview; line: string }> {
+    const preview = await this.d.engine.preview(app, ref, signal);
+    return { preview, line: describePreview(preview) };
+  }
+
+  /** !deploy: previews, then starts (or waits for !yes). Returns the lines to answer with. */
+  async deploy(app: string, ref: string | undefined, reason: string, by: Who, channel: string, signal?: AbortSignal): Promise<string[]> {
+    this.ensureFree(app, by);
+    const preview = await this.d.engine.preview(app, ref, signal);
+    const what = describePreview(preview);
+    if (preview.from === preview.staged.sha) throw new UserError(`${app} already runs ${short(preview.from)} (${preview.ref}): nothing to deploy`);
+    if (this.d.confirm(app)) {
+      this.pending.set(this.key(by), { preview, reason, by, channel, expires: this.d.now() + this.d.confirmSec * 1000 });
+      return [`will ship ${what}: say !yes within ${this.d.confirmSec}s to start`];
+    }
+    this.start(preview, reason, by, channel);
+    return [`shipping ${what}`];
+  }
+
+  /** !yes: starts the deploy the same account asked for. */
+  yes(by: Who): string[] {
+    const p = this.pending.get(this.key(by));
+    this.pending.delete(this.key(by));
+    if (!p || p.expires < this.d.now()) throw new UserError("nothing to confirm (a !deploy waits for !yes from the same account for a limited time)");
+    this.ensureFree(p.preview.app, by);
+    this.start(p.preview, p.reason, by, p.channel);
+    return [`shipping ${describePreview(p.preview)}`];
+  }
+
+  private ensureFree(app: string, by: Who): void {
+    const r = this.running.get(app);
+    if (r) throw new UserError(`${r.kind} #${r.deployId ?? "?"} of ${app} by ${r.by.nick} is running: ${r.tracker.line()}`);
+    this.d.engine.app(app);
+    const blocker = this.d.journal.blocker(app, by.nick);
+    if (blocker) {
+      const what = blocker.kind === "running" ? `deploy #${blocker.deploy.id} by ${blocker.deploy.nick} is marked running${blocker.stale ? " but its process is gone (stale: !unlock " + app + " clears it)" : ""}` : `${blocker.kind === "freeze" ? "all deploys are frozen" : `${app} is locked`} by ${blocker.lock.nick} (${formatDuration(this.d.now() - Date.parse(blocker.lock.at))} ago): ${blocker.lock.reason}`;
+      throw new UserError(what);
+    }
+  }
+
+  private track(app: string, kind: "deploy" | "rollback", by: Who, channel: string): Running {
+    const r: Running = { app, kind, by, channel, abort: new AbortController(), tracker: new ProgressTracker(), deployId: null, gate: null, abortedBy: null };
+    this.running.set(app, r);
+    return r;
+  }
+
+  /** Paced progress: at most one line per stage, never more often than progressEveryMs. */
+  private progress(r: Running): (e: DeployEvent) => void {
+    let last = 0;
+    let lastLine = "";
+    return (e) => {
+      r.tracker.on(e);
+      if (e.type === "started") r.deployId = e.deployId;
+      if (e.type !== "stage-done" && e.type !== "rollback-started") return;
+      const line = r.tracker.line();
+      if (line === lastLine || this.d.now() - last < this.d.progressEveryMs) return;
+      last = this.d.now();
+      lastLine = line;
+      this.d.announce(r.channel, line);
+    };
+  }
+
+  private start(preview: DeployPreview, reason: string, by: Who, channel: string): void {
+    const r = this.track(preview.app, "deploy", by, channel);
+    const range = `${short(preview.from)}..${short(preview.staged.sha)}`;
+    const commits = preview.from === null ? "first deploy" : `${preview.range.count} commit${preview.range.count === 1 ? "" : "s"}`;
+    const onProgress = this.progress(r);
+    let started: Promise<unknown> = Promise.resolve();
+    void this.d.engine
+      .deploy({
+        app: preview.app, ref: preview.ref, staged: preview.staged, reason, nick: by.nick, signal: r.abort.signal,
+        onEvent: (e) => {
+          if (e.type === "started") started = this.sal(`Started deploy ${preview.app} ${range} (${commits}): ${reason}`, by, channel, e.deployId);
+          onProgress(e);
+        },
+        gate: (info) => this.askGate(r, info.failed),
+      })
+      .then(async (result) => {
+        await started;
+        await this.finished(r, result, preview, reason);
+      })
+      .catch((e: unknown) => this.failedToRun(r, e))
+      .finally(() => this.running.delete(preview.app));
+  }
+
+  private askGate(r: Running, failed: readonly HostProblem[]): Promise<GateVerdict> {
+    if (failed.length === 0) return Promise.resolve("continue");
+    return new Promise<GateVerdict>((resolve) => {
+      const timer = setTimeout(() => {
+        r.gate = null;
+        this.d.announce(r.channel, `${r.kind} #${r.deployId} ${r.app}: no answer within ${this.d.gateAnswerSec}s, rolling back`);
+        resolve("rollback");
+      }, this.d.gateAnswerSec * 1000);
+      const ask = `${r.kind} #${r.deployId} ${r.app}: the canaries failed (${groupProblems(failed)}). ${r.by.nick}: !retry, !continue, !rollback or !abort ${r.app} (rolling back in ${this.d.gateAnswerSec}s without an answer)`;
+      r.gate = {
+        ask,
+        answer: (v, who) => {
+          clearTimeout(timer);
+          r.gate = null;
+          this.d.log.info({ app: r.app, verdict: v, by: who.nick }, "gate answered");
+          resolve(v);
+        },
+      };
+      this.d.announce(r.channel, ask);
+    });
+  }
+
+  /** !retry / !continue / !rollback while a gate question is open. Only the deployer or an admin. */
+  answerGate(app: string | undefined, verdict: GateVerdict, who: Who, channel: string | null): string[] | null {
+    const candidates = [...this.running.values()].filter((r) => r.gate && (app === undefined || r.app === app));
+    if (candidates.length === 0) return null;
+    if (candidates.length > 1) throw new UserError(`several deploys are waiting for an answer: name the app (${candidates.map((c) => c.app).join(", ")})`);
+    const r = candidates[0]!;
+    if (this.key(who) !== this.key(r.by) && !this.d.isAdmin(who, channel)) throw new UserError(`only ${r.by.nick} (who started it) or an admin can answer for ${r.kind} #${r.deployId}`);
+    r.gate!.answer(verdict, who);
+    return [`${verdict} (${r.kind} #${r.deployId} ${r.app})`];
+  }
+
+  /** !abort APP: no new hosts; the engine rolls back the hosts already switched. */
+  abort(app: string, who: Who, channel: string | null): string[] {
+    const r = this.running.get(app);
+    if (!r) throw new UserError(`nothing is running for ${app}`);
+    if (this.key(who) !== this.key(r.by) && !this.d.isAdmin(who, channel)) throw new UserError(`only ${r.by.nick} (who started it) or an admin can abort ${r.kind} #${r.deployId}`);
+    r.abortedBy = who.nick;
+    if (r.gate) r.gate.answer("rollback", who);
+    r.abort.abort();
+    return [`aborting ${r.kind} #${r.deployId} ${app}: no new hosts; hosts already switched go back (${r.tracker.line()})`];
+  }
+
+  /** !rollback APP [REV]: to the previous release on every host, in seconds. */
+  async rollback(app: string, to: string | undefined, reason: string, by: Who, channel: string): Promise<string[]> {
+    this.ensureFree(app, by);
+    const r = this.track(app, "rollback", by, channel);
+    try {
+      let startedAt: Promise<unknown> = Promise.resolve();
+      const result = await this.d.engine.rollback({
+        app, ...(to ? { to } : {}), reason, nick: by.nick, signal: r.abort.signal,
+        onEvent: (e) => {
+          r.tracker.on(e);
+          if (e.type === "started") r.deployId = e.deployId;
+        },
+      });
+      void startedAt;
+      const hosts = result.ok.length;
+      const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
+      startedAt = this.sal(`Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`, by, channel, result.deploy.id);
+      await startedAt;
+      return [`rolled back ${app} ${short(result.from)} -> ${short(result.to)} on ${hosts}/${hosts + result.problems.length} hosts in ${formatDuration(result.ms)}${failed} ${this.d.deployUrl(result.deploy.id)}`];
+    } finally {
+      this.running.delete(app);
+    }
+  }
+
+  private async finished(r: Running, result: OperationResult, preview: DeployPreview, reason: string): Promise<void> {
+    const range = `${short(preview.from)}..${short(preview.staged.sha)}`;
+    const stat = preview.from === null ? "first deploy" : `${preview.range.count} commit${preview.range.count === 1 ? "" : "s"}, +${preview.range.added}/-${preview.range.deleted}`;
+    const failedHosts = result.problems.map((p) => p.host);
+    const failed = failedHosts.length ? ` (failed: ${compressHosts(failedHosts)})` : "";
+    const took = formatDuration(result.ms);
+    let entry: string;
+    if (result.state === "succeeded") entry = `Finished deploy ${r.app} ${range} (${stat}) to ${result.ok.length}/${result.ok.length + result.problems.length} hosts in ${took}: ${reason}${failed}`;
+    else if (result.state === "aborted") entry = `Aborted deploy ${r.app} ${range} by ${r.abortedBy ?? r.by.nick} after ${took}${result.rolledBack.length ? `; rolled back ${compressHosts(result.rolledBack)}` : ""}: ${reason}`;
+    else if (result.state === "rolled-back") entry = `Rolled back deploy ${r.app} ${range} after ${took} (${result.summary.split("; ").slice(1, 2).join("")})${result.rolledBack.length ? `; ${compressHosts(result.rolledBack)} back on ${short(preview.from)}` : ""}: ${reason}${failed}`;
+    else entry = `Failed deploy ${r.app} ${range} after ${took}, left as it is: ${reason}${failed}`;
+    await this.sal(entry, r.by, r.channel, result.deploy.id);
+    const causes = result.problems.length ? `; ${groupProblems(result.problems)}` : "";
+    this.d.announce(r.channel, `${r.kind} #${result.deploy.id} ${r.app} ${range}: ${result.state.toUpperCase()} on ${result.ok.length}/${result.ok.length + result.problems.length} hosts in ${took}${causes} ${this.d.deployUrl(result.deploy.id)}`);
+  }
+
+  private failedToRun(r: Running, e: unknown): void {
+    const message = e instanceof UserError ? e.message : "internal error (see the log)";
+    if (!(e instanceof UserError)) this.d.log.error({ err: e, app: r.app }, "deploy failed to run");
+    this.d.announce(r.channel, `${r.kind} ${r.app}: could not run: ${message}`);
+  }
+
+  /** !status [APP]: the census, the lock, any running deploy and its progress. */
+  async status(app: string, signal?: AbortSignal): Promise<string[]> {
+    const census = await this.d.engine.census(app, signal);
+    const lines = [`${app}: ${summarizeCensus(census, this.d.journal.live(app)?.sha ?? null)}`];
+    const r = this.running.get(app);
+    if (r) lines.push(`running: ${r.tracker.line()}${r.gate ? " (waiting for an answer)" : ""}`);
+    for (const d of this.d.journal.running(app)) if (!r || d.id !== r.deployId) lines.push(`${d.kind} #${d.id} by ${d.nick} is marked running${d.stale ? " but its process is gone (stale: !unlock clears it)" : ""}`);
+    for (const l of this.d.journal.locks().filter((l) => l.scope === app || l.scope === GLOBAL_SCOPE)) lines.push(`${l.scope === GLOBAL_SCOPE ? "all deploys frozen" : "locked"} by ${l.nick} ${formatDuration(this.d.now() - Date.parse(l.at))} ago: ${l.reason}`);
+    return lines;
+  }
+
+  async lock(scope: string, reason: string, by: Who, channel: string | null): Promise<string[]> {
+    const s = scope === "all" ? GLOBAL_SCOPE : (this.d.engine.app(scope), scope);
+    const r = this.d.journal.lock(s, by.nick, reason);
+    if (!r.ok) throw new UserError(`${scope} is already locked by ${r.lock.nick} (${formatDuration(this.d.now() - Date.parse(r.lock.at))} ago): ${r.lock.reason}`);
+    await this.sal(`Locked ${scope === "all" ? "all deploys (freeze)" : scope}: ${reason}`, by, channel, null);
+    return [`locked ${scope === "all" ? "all deploys" : scope}: ${reason}`];
+  }
+
+  async unlock(scope: string, by: Who, channel: string | null): Promise<string[]> {
+    const s = scope === "all" ? GLOBAL_SCOPE : (this.d.engine.app(scope), scope);
+    const r = this.d.journal.unlock(s);
+    if (!r.lock && r.interrupted.length === 0) throw new UserError(`${scope} is not locked`);
+    const parts: string[] = [];
+    if (r.lock) parts.push(`unlocked ${scope} (locked by ${r.lock.nick}: ${r.lock.reason})`);
+    for (const d of r.interrupted) parts.push(`cleared stale ${d.kind} #${d.id} by ${d.nick}`);
+    await this.sal(`Unlocked ${scope === "all" ? "all deploys" : scope}${r.interrupted.length ? ` (cleared stale deploy #${r.interrupted.map((d) => d.id).join(", #")})` : ""}`, by, channel, null);
+    return [parts.join("; ")];
+  }
+
+  /** At start-up: deploys the journal says were running when the bot stopped, with the fleet's true state. */
+  async recover(channel: string): Promise<void> {
+    for (const d of this.d.journal.running(null).filter((x) => x.stale)) {
+      let state = "";
+      try {
+        const census = await this.d.engine.census(d.app);
+        state = summarizeCensus(census, this.d.journal.live(d.app)?.sha ?? null);
+      } catch (e) {
+        state = `the census failed: ${(e as Error).message}`;
+      }
+      this.d.journal.finish(d.id, "interrupted", `interrupted: the bot stopped during the ${d.kind}; ${state}`);
+      const who: Who = { nick: d.nick, account: null, mask: `${d.nick}!*@*` };
+      await this.sal(`Interrupted ${d.kind} ${d.app} ${short(d.fromSha)}..${short(d.toSha)} (the bot stopped): ${state}: ${d.reason}`, who, channel, d.id);
+      this.d.announce(channel, `${d.kind} #${d.id} ${d.app} by ${d.nick} was interrupted when the bot stopped. Now: ${state}. !deploy ${d.app} to finish it, or !rollback ${d.app} -- REASON`);
+    }
+  }
+}

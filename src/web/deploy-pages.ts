@@ -1,0 +1,94 @@
+// Server-rendered deploy pages: the list (/deploys, filter by app) and one deploy (/deploys/ID) with
+// who, when, why, the range and its commits, the diffstat and full diff (security patches excluded),
+// every host's step results with durations and error tails, gate verdicts and the SAL entries.
+// Pure: records in, HTML out; every value escaped.
+
+import type { CommitRange } from "../git/commit-range.js";
+import type { DeployRecord, StepRecord } from "../fleet/journal.js";
+import type { SalEntry } from "../sal/entry.js";
+import { layout, sitePath } from "./layout.js";
+import { escapeHtml, linkify, type LinkRules } from "./linkify.js";
+
+const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
+const e = escapeHtml;
+
+function stateBadge(state: string): string {
+  const words: Record<string, string> = { succeeded: "SUCCEEDED", failed: "FAILED", "rolled-back": "ROLLED BACK", aborted: "ABORTED", interrupted: "INTERRUPTED", running: "RUNNING" };
+  return `<span class="tag state-${e(state)}">${e(words[state] ?? state.toUpperCase())}</span>`;
+}
+
+function duration(d: DeployRecord): string {
+  if (!d.finishedAt) return "running";
+  const ms = Date.parse(d.finishedAt) - Date.parse(d.startedAt);
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, "0")}s`;
+}
+
+export function renderDeployList(input: { deploys: DeployRecord[]; apps: string[]; app: string | null; baseUrl: string }): string {
+  const options = ["", ...input.apps].map((a) => `<option value="${e(a)}"${a === (input.app ?? "") ? " selected" : ""}>${a ? e(a) : "All apps"}</option>`).join("");
+  const rows = input.deploys
+    .map(
+      (d) => `<tr><td><a href="${sitePath(input.baseUrl, `/deploys/${d.id}`)}">#${d.id}</a></td><td>${e(d.kind)} ${e(d.app)}</td>
+<td><code>${e(short(d.fromSha))}..${e(short(d.toSha))}</code></td><td>${stateBadge(d.state)}</td><td>${e(d.nick)}</td>
+<td><time datetime="${e(d.startedAt)}">${e(d.startedAt.slice(0, 16).replace("T", " "))}</time></td><td>${e(duration(d))}</td><td>${e(d.reason)}</td></tr>`,
+    )
+    .join("\n");
+  const body = `<h1>Deploys</h1>
+<form method="get" action="${sitePath(input.baseUrl, "/deploys")}" class="search"><label>App <select name="app">${options}</select></label> <button type="submit">Show</button></form>
+${input.deploys.length ? `<div class="scroll"><table class="deploys"><thead><tr><th>#</th><th>What</th><th>Range</th><th>Outcome</th><th>By</th><th>Started (UTC)</th><th>Took</th><th>Why</th></tr></thead><tbody>${rows}</tbody></table></div>` : "<p>No deploys yet.</p>"}`;
+  return layout({ title: "Deploys", body, baseUrl: input.baseUrl });
+}
+
+export interface DeployPageInput {
+  readonly deploy: DeployRecord;
+  readonly steps: readonly StepRecord[];
+  readonly range: CommitRange | null;
+  readonly diff: string | null;
+  /** Why the range or diff is missing (e.g. the staging repository no longer has the commits). */
+  readonly rangeError: string | null;
+  readonly sal: readonly SalEntry[];
+  readonly rules: LinkRules;
+  readonly baseUrl: string;
+}
+
+export function renderDeployPage(p: DeployPageInput): string {
+  const d = p.deploy;
+  const hosts = new Map<string, StepRecord[]>();
+  for (const s of p.steps) hosts.set(s.host, [...(hosts.get(s.host) ?? []), s]);
+  const hostRows = [...hosts]
+    .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+    .map(([host, steps]) => {
+      const failed = steps.find((s) => s.outcome !== "ok");
+      const total = steps.reduce((n, s) => n + s.ms, 0);
+      const cells = steps.map((s) => `<span class="step ${s.outcome === "ok" ? "ok" : "bad"}" title="${e(s.detail ?? "")}">${e(s.step)} ${s.outcome === "ok" ? "" : `${e(s.outcome.toUpperCase())} `}${s.ms} ms</span>`).join(" ");
+      return `<tr id="host-${e(host)}"><td>${e(host)}</td><td>${failed ? `<span class="tag state-failed">${e(failed.outcome.toUpperCase())}</span>` : `<span class="tag state-succeeded">OK</span>`}</td><td>${total} ms</td><td>${cells}${failed?.detail ? `<pre class="tail">${e(failed.detail)}</pre>` : ""}</td></tr>`;
+    })
+    .join("\n");
+  const commits = p.range
+    ? p.range.commits
+        .map((c) => `<li><code>${c.url ? `<a href="${e(c.url)}">${e(c.short)}</a>` : e(c.short)}</code> ${e(c.author)}: ${e(c.subject)}</li>`)
+        .join("\n") + (p.range.count > p.range.commits.length ? `<li>and ${p.range.count - p.range.commits.length} more</li>` : "")
+    : "";
+  const rangeHtml = p.range
+    ? `<p><strong>${p.range.count}</strong> commit${p.range.count === 1 ? "" : "s"}, <span class="add">+${p.range.added}</span>/<span class="del">-${p.range.deleted}</span> in ${p.range.filesChanged} file${p.range.filesChanged === 1 ? "" : "s"}</p><ul class="commits">${commits}</ul>`
+    : `<p class="muted">${e(p.rangeError ?? "no commit range")}</p>`;
+  const sal = p.sal.map((s) => `<li><a href="${sitePath(p.baseUrl, `/log/${s.id}`)}">${e(s.time.slice(11, 16))}</a> ${e(s.nick)}: ${linkify(s.message, p.rules)}</li>`).join("\n");
+  const body = `<h1>${e(d.kind === "rollback" ? "Rollback" : "Deploy")} #${d.id}: ${e(d.app)} ${stateBadge(d.state)}</h1>
+<dl class="fields">
+<dt>By</dt><dd>${e(d.nick)}</dd>
+<dt>Why</dt><dd>${linkify(d.reason, p.rules)}</dd>
+<dt>Range</dt><dd><code>${e(short(d.fromSha))}..${e(short(d.toSha))}</code>${d.ref ? ` (${e(d.ref)})` : ""}</dd>
+<dt>Started (UTC)</dt><dd><time datetime="${e(d.startedAt)}">${e(d.startedAt)}</time></dd>
+<dt>Took</dt><dd>${e(duration(d))}</dd>
+<dt>Outcome</dt><dd>${e(d.summary ?? "running")}</dd>
+</dl>
+<h2>Changes</h2>
+${rangeHtml}
+<h2>Hosts</h2>
+${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><th>Result</th><th>Time</th><th>Steps</th></tr></thead><tbody>${hostRows}</tbody></table></div>` : "<p>No host was touched.</p>"}
+<h2>In the SAL</h2>
+${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
+<h2>Diff</h2>
+${p.diff ? `<pre class="diff">${p.diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>` : `<p class="muted">${e(p.rangeError ?? "no diff")}</p>`}
+<p class="muted">Security patches are deployed on top of this range and never shown here.</p>`;
+  return layout({ title: `${d.kind} #${d.id} ${d.app}`, body, baseUrl: p.baseUrl });
+}
