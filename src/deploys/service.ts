@@ -66,7 +66,8 @@ export function describePreview(p: DeployPreview): string {
   const patches = p.staged.patches.length ? `, ${p.staged.patches.length} security patch${p.staged.patches.length > 1 ? "es" : ""}` : "";
   const count = p.from === null ? "first deploy" : `${r.count} commit${r.count === 1 ? "" : "s"}, +${r.added}/-${r.deleted}`;
   const unreachable = p.problems.length ? ` (${p.problems.length} not answering: ${groupProblems(p.problems)})` : "";
-  return `${p.app} ${short(p.from)}..${short(p.staged.sha)} (${count}${patches}) to ${p.reachable} host${p.reachable === 1 ? "" : "s"}${unreachable}`;
+  const already = p.onTarget > 0 ? `, ${p.onTarget} already on it` : "";
+  return `${p.app} ${short(p.from)}..${short(p.staged.sha)} (${count}${patches}) to ${p.reachable} host${p.reachable === 1 ? "" : "s"}${already}${unreachable}`;
 }
 
 export class DeployService {
@@ -98,7 +99,7 @@ export class DeployService {
     this.ensureFree(app, by);
     const preview = await this.d.engine.preview(app, ref, signal);
     const what = describePreview(preview);
-    if (preview.from === preview.staged.sha) throw new UserError(`${app} already runs ${short(preview.from)} (${preview.ref}): nothing to deploy`);
+    if (preview.reachable > 0 && preview.onTarget === preview.reachable) throw new UserError(`${app} already runs ${short(preview.staged.sha)} (${preview.ref}) on every host that answers: nothing to deploy`);
     if (this.d.confirm(app)) {
       this.pending.set(this.key(by), { preview, reason, by, channel, expires: this.d.now() + this.d.confirmSec * 1000 });
       return [`will ship ${what}: say !yes within ${this.d.confirmSec}s to start`];
@@ -254,7 +255,9 @@ export class DeployService {
     else entry = `Failed deploy ${r.app} ${range} after ${took}, left as it is: ${reason}${failed}`;
     await this.sal(entry, r.by, r.channel, result.deploy.id);
     const causes = result.problems.length ? `; ${groupProblems(result.problems)}` : "";
-    this.d.announce(r.channel, `${r.kind} #${result.deploy.id} ${r.app} ${range}: ${result.state.toUpperCase()} on ${result.ok.length}/${result.ok.length + result.problems.length} hosts in ${took}${causes} ${this.d.deployUrl(result.deploy.id)}`);
+    const back = result.rolledBack.length ? `; ${compressHosts(result.rolledBack)} back on ${short(preview.from)}` : "";
+    const words = { succeeded: "SUCCEEDED", "rolled-back": "ROLLED BACK", failed: "FAILED", aborted: "ABORTED", interrupted: "INTERRUPTED", running: "RUNNING" }[result.state];
+    this.d.announce(r.channel, `${r.kind} #${result.deploy.id} ${r.app} ${range}: ${words} on ${result.ok.length}/${result.hosts} hosts in ${took}${causes}${back} ${this.d.deployUrl(result.deploy.id)}`);
   }
 
   private failedToRun(r: Running, e: unknown): void {

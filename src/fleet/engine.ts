@@ -37,6 +37,8 @@ export interface DeployPreview {
   readonly range: CommitRange;
   readonly hosts: number;
   readonly reachable: number;
+  /** Reachable hosts that run the staged revision already. */
+  readonly onTarget: number;
   readonly problems: readonly HostProblem[];
 }
 
@@ -75,6 +77,8 @@ export interface RollbackRequest extends OperationRequest {
 
 export interface OperationResult {
   readonly deploy: DeployRecord;
+  /** Hosts of the app (reachable or not). */
+  readonly hosts: number;
   readonly state: DeployState;
   readonly staged: StagedRevision | null;
   readonly from: string | null;
@@ -289,13 +293,13 @@ export class DeployEngine {
       );
       state = req.signal?.aborted ? "aborted" : "rolled-back";
     } else if (halted) state = req.signal?.aborted ? "aborted" : "failed";
-    else state = "succeeded";
+    else state = ok.length > 0 ? "succeeded" : "failed"; // nothing deployed anywhere is never a success
 
     const all = [...problems, ...leftOut];
     const summary = summarize({ state, ok: ok.length, total: census.length, problems: all, rolledBack, halted, ms: this.deps.now() - started });
     this.deps.journal.finish(deploy.id, state, summary, state === "succeeded" ? { app: req.app, sha: staged.sha } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
-    return { deploy: this.deps.journal.get(deploy.id)!, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, summary };
+    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, summary };
   }
 
   /** Stages the ref and reads the fleet: what a deploy would ship, touching nothing. */
@@ -305,9 +309,15 @@ export class DeployEngine {
     await staging.update(signal);
     const staged = await staging.stage(ref ?? app.branch, signal);
     const census = await this.census(appName, signal);
-    const from = this.deps.journal.live(appName)?.sha ?? majority(census.map((c) => c.state?.current ?? null));
+    const currents = census.map((c) => c.state?.current ?? null);
+    // What runs now: the journal's live release; after an interrupted deploy, what the hosts not yet on
+    // the target run (null when they run nothing: a first deploy).
+    const from = this.deps.journal.live(appName)?.sha ?? (currents.every((c) => c === staged.sha) ? staged.sha : majority(currents.filter((c) => c !== staged.sha)));
     const range = await staging.range(from, staged.sha, { limit: 50, ...(signal ? { signal } : {}) });
-    return { app: appName, ref: ref ?? app.branch, staged, from, range, hosts: census.length, reachable: census.filter((c) => c.state).length, problems: census.flatMap((c) => (c.problem ? [c.problem] : [])) };
+    return {
+      app: appName, ref: ref ?? app.branch, staged, from, range, hosts: census.length, reachable: census.filter((c) => c.state).length,
+      onTarget: currents.filter((c) => c === staged.sha).length, problems: census.flatMap((c) => (c.problem ? [c.problem] : [])),
+    };
   }
 
   /** Switches current back on every reachable host, without fetching: seconds, not minutes. */
@@ -352,7 +362,7 @@ export class DeployEngine {
     const summary = summarize({ state, ok: ok.length, total: census.length, problems, rolledBack: [], halted: null, ms: this.deps.now() - started });
     this.deps.journal.finish(deploy.id, state, summary, ok.length ? { app: req.app, sha: to } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
-    return { deploy: this.deps.journal.get(deploy.id)!, state, staged: null, from: live, to, ok, problems, rolledBack: [], ms: this.deps.now() - started, bytesSent: 0, summary };
+    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged: null, from: live, to, ok, problems, rolledBack: [], ms: this.deps.now() - started, bytesSent: 0, summary };
   }
 }
 
@@ -377,7 +387,13 @@ function resolveRelease(prefix: string, states: readonly HostState[]): string {
 export function groupProblems(problems: readonly HostProblem[]): string {
   const groups = new Map<string, string[]>();
   for (const p of problems) {
-    const cause = p.kind === "failed" ? `${p.step} failed${p.exitCode !== undefined ? ` (exit ${p.exitCode})` : ""}` : p.kind === "timeout" ? `${p.step} timed out` : p.kind;
+    const cause =
+      p.kind === "failed" ? `${p.step} failed${p.exitCode !== undefined ? ` (exit ${p.exitCode})` : ""}`
+      : p.kind === "timeout" ? `${p.step === "connect" ? "SSH handshake" : p.step} timed out`
+      : p.kind === "hostkey" ? "host key refused"
+      : p.kind === "auth" ? "SSH login refused"
+      : p.kind === "protocol" ? `connection lost during ${p.step}`
+      : "unreachable";
     groups.set(cause, [...(groups.get(cause) ?? []), p.host]);
   }
   return [...groups].map(([cause, hosts]) => `${cause}: ${compressHosts(hosts)}`).join("; ");

@@ -37,7 +37,7 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
   } catch (e) {
     const ms = deps.now() - started;
     if (!(e instanceof HostFailure)) throw e;
-    result = { ok: false, ms, problem: { host: host.name, kind: e.kind, step, message: e.message.replace(`${host.name}: `, "") } };
+    result = { ok: false, ms, problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message: e.message.replace(`${host.name}: `, "") } };
   }
   deps.record(host.name, step, result);
   return { ...result, bytesSent };

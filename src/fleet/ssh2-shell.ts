@@ -82,7 +82,13 @@ export class Ssh2Shell implements RemoteShell {
     return conn.ready;
   }
 
+  /** Why the connection could not be made; these failures happen before any command ran (step "connect"). */
   private describe(host: Host, err: Error & { level?: string; code?: string }, verdict: string): HostFailure {
+    const f = this.cause(host, err, verdict);
+    return new HostFailure(host.name, f.kind, f.message.replace(`${host.name}: `, ""), { step: "connect" });
+  }
+
+  private cause(host: Host, err: Error & { level?: string; code?: string }, verdict: string): HostFailure {
     const where = `${host.address}:${host.port}`;
     if (verdict === "unknown") return new HostFailure(host.name, "hostkey", `host key of ${where} is not in known_hosts: refusing it`);
     if (verdict === "mismatch") return new HostFailure(host.name, "hostkey", `host key of ${where} does not match known_hosts: refusing it (changed key or a different server)`);

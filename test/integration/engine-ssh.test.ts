@@ -86,9 +86,9 @@ describe("DeployEngine over SSH", () => {
     const started = Date.now();
     const result = await t.engine.deploy({ app: "app", reason: "odd hosts", nick: "alice", onEvent: t.onEvent });
     const byHost = Object.fromEntries(result.problems.map((p) => [p.host, p]));
-    expect(byHost.tarpit).toMatchObject({ kind: "timeout", step: "census" });
+    expect(byHost.tarpit).toMatchObject({ kind: "timeout", step: "connect" });
     expect(byHost.tarpit?.message).toMatch(/no SSH handshake .* within 2000 ms/);
-    expect(byHost.wrongkey).toMatchObject({ kind: "hostkey", step: "census" });
+    expect(byHost.wrongkey).toMatchObject({ kind: "hostkey", step: "connect" });
     expect(byHost.wrongkey?.message).toMatch(/does not match known_hosts/);
     expect(byHost.hanging).toMatchObject({ kind: "timeout", step: "restart" });
     expect(Object.keys(byHost).sort()).toEqual(["hanging", "tarpit", "wrongkey"]);
@@ -96,7 +96,7 @@ describe("DeployEngine over SSH", () => {
     expect(Date.now() - started).toBeLessThan(40_000);
     for (const h of fleet.hosts) expect(live(h.srv)).toBe(result.to);
     expect(result.summary).toMatch(/restart timed out: hanging/);
-    expect(result.summary).toMatch(/hostkey: wrongkey/);
+    expect(result.summary).toMatch(/host key refused: wrongkey/);
   });
 
   it("rolls back 20 hosts in seconds, and reports a host that lacks the release", async () => {

@@ -14,6 +14,7 @@ import type { ConfigInput } from "../../src/config/schema.js";
 import { BotMetrics } from "../../src/observability/bot-metrics.js";
 import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
 import { buildWebServer } from "../../src/web/server.js";
+import { buildFleet } from "../../src/fleet/build.js";
 
 export const API_TOKEN = "test-token-0123456789";
 
@@ -26,8 +27,8 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string; secrets?: IrcSecrets }): Promise<RunningBot> {
-  const dataDir = mkdtempSync(join(tmpdir(), "tugboat-bot-"));
+export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string; secrets?: IrcSecrets; sshPrivateKey?: string; deployTiming?: { progressEveryMs?: number; gateAnswerSec?: number; confirmSec?: number }; dataDir?: string }): Promise<RunningBot> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "tugboat-bot-"));
   const input: ConfigInput = {
     chat: "irc",
     irc: {
@@ -45,17 +46,20 @@ export async function startBot(opts: { port: number; config?: Partial<ConfigInpu
   const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(s) });
   const chat = new IrcFrameworkChat(config.irc!, opts.secrets ?? { password: null, saslPassword: null, nickservPassword: null }, log.child({ component: "irc" }));
   const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
+  const loaded = { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }], sshPrivateKey: opts.sshPrivateKey ?? null }, source: "test" };
+  const fleet = Object.keys(config.apps).length ? buildFleet(loaded, dataDir, log, {}) : null;
   const app = createApp({
-    loaded: { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }], sshPrivateKey: null }, source: "test" },
-    chat, store, log, metrics: new BotMetrics(), web: buildWebServer,
+    loaded,
+    chat, store, log, metrics: new BotMetrics(), web: buildWebServer, fleet,
     commands: [...allCommands, ...(opts.extraCommands ?? [])],
+    ...(opts.deployTiming ? { deployTiming: opts.deployTiming } : {}),
   });
   const { url } = await app.start();
   return {
     app, chat, url, dataDir, log: lines,
     async stop() {
       await app.stop("test over");
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
