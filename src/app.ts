@@ -168,6 +168,7 @@ export function createApp(deps: AppDeps): App {
     },
     async stop(reason) {
       await router.settle();
+      await deploys?.settle();
       await chat.stop(reason);
       await web.close();
       await deps.fleet?.close();

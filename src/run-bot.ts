@@ -35,7 +35,9 @@ export async function runBot(loaded: LoadedConfig, dataDir: string, env: NodeJS.
   const shutdown = (reason: string, code = 0) => {
     stopping ??= (async () => {
       log.info({ reason }, "stopping");
-      const timer = setTimeout(() => process.exit(code || 1), 10_000);
+      // A signal gets 10 s (a running deploy is then left to the journal: the next start reports it as
+      // interrupted); the end of piped input waits for running deploys, as a script expects.
+      const timer = reason === "end of input" ? undefined : setTimeout(() => process.exit(code || 1), 10_000);
       try {
         await app.stop(reason);
       } finally {

@@ -72,6 +72,7 @@ export function describePreview(p: DeployPreview): string {
 
 export class DeployService {
   private readonly running = new Map<string, Running>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private readonly pending = new Map<string, Pending>();
 
   constructor(private readonly d: DeployServiceDeps) {}
@@ -157,7 +158,7 @@ export class DeployService {
     const commits = preview.from === null ? "first deploy" : `${preview.range.count} commit${preview.range.count === 1 ? "" : "s"}`;
     const onProgress = this.progress(r);
     let started: Promise<unknown> = Promise.resolve();
-    void this.d.engine
+    const run = this.d.engine
       .deploy({
         app: preview.app, ref: preview.ref, staged: preview.staged, reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
@@ -171,7 +172,16 @@ export class DeployService {
         await this.finished(r, result, preview, reason);
       })
       .catch((e: unknown) => this.failedToRun(r, e))
-      .finally(() => this.running.delete(preview.app));
+      .finally(() => {
+        this.running.delete(preview.app);
+        this.inFlight.delete(run);
+      });
+    this.inFlight.add(run);
+  }
+
+  /** Resolves when no deploy runs (at shutdown: the final lines and SAL entries get out first). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
   private askGate(r: Running, failed: readonly HostProblem[]): Promise<GateVerdict> {

@@ -8,7 +8,7 @@ import { UserError } from "../errors.js";
 import type { CommitRange } from "../git/commit-range.js";
 import type { StagedRevision } from "../git/staging.js";
 import { compressHosts } from "../chat/format.js";
-import type { DeployEvent, GateVerdict, HostProblem } from "./events.js";
+import { GATE_HOST, type DeployEvent, type GateVerdict, type HostProblem } from "./events.js";
 import { runStep, type StepResult } from "./host-runner.js";
 import { resolveHosts } from "./inventory.js";
 import type { Blocker, DeployJournal, DeployRecord, DeployState } from "./journal.js";
@@ -254,7 +254,10 @@ export class DeployEngine {
       // the gate (the channel), which may retry the failed canaries, continue, roll back or stop.
       while (!halted && stage.kind === "canary") {
         const verdict: GateVerdict = req.gate ? await req.gate({ deployId: deploy.id, stage, failed: run.problems }) : run.problems.length ? "rollback" : "continue";
-        emit({ type: "gate", deployId: deploy.id, stage: stage.name, verdict, reason: run.problems.length ? `${run.problems.length} of ${stage.hosts.length} canaries failed: ${groupProblems(run.problems)}` : "canaries passed" });
+        const why = run.problems.length ? `${run.problems.length} of ${stage.hosts.length} canaries failed: ${groupProblems(run.problems)}` : "canaries passed";
+        // The journal keeps gate verdicts beside the host steps, under the pseudo-host "gate".
+        this.deps.journal.step({ deployId: deploy.id, host: GATE_HOST, step: `after ${stage.name}`, outcome: verdict, ms: 0, detail: why });
+        emit({ type: "gate", deployId: deploy.id, stage: stage.name, verdict, reason: why });
         if (req.signal?.aborted) halted = "aborted";
         else if (verdict === "retry") {
           run = await runHosts(stage, run.problems.map((p) => p.host));

@@ -25,3 +25,6 @@ export type DeployEvent =
   | { readonly type: "gate"; readonly deployId: number; readonly stage: string; readonly verdict: GateVerdict; readonly reason: string }
   | { readonly type: "rollback-started"; readonly deployId: number; readonly hosts: readonly string[]; readonly reason: string }
   | { readonly type: "finished"; readonly deployId: number; readonly state: string; readonly summary: string };
+
+/** The journal's pseudo-host for gate verdicts (not a valid host name, so it cannot clash). */
+export const GATE_HOST = "(gate)";

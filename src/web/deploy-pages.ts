@@ -5,6 +5,7 @@
 
 import type { CommitRange } from "../git/commit-range.js";
 import type { DeployRecord, StepRecord } from "../fleet/journal.js";
+import { GATE_HOST } from "../fleet/events.js";
 import type { SalEntry } from "../sal/entry.js";
 import { layout, sitePath } from "./layout.js";
 import { escapeHtml, linkify, type LinkRules } from "./linkify.js";
@@ -53,7 +54,8 @@ export interface DeployPageInput {
 export function renderDeployPage(p: DeployPageInput): string {
   const d = p.deploy;
   const hosts = new Map<string, StepRecord[]>();
-  for (const s of p.steps) hosts.set(s.host, [...(hosts.get(s.host) ?? []), s]);
+  const gates = p.steps.filter((s) => s.host === GATE_HOST);
+  for (const s of p.steps) if (s.host !== GATE_HOST) hosts.set(s.host, [...(hosts.get(s.host) ?? []), s]);
   const hostRows = [...hosts]
     .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
     .map(([host, steps]) => {
@@ -85,6 +87,8 @@ export function renderDeployPage(p: DeployPageInput): string {
 ${rangeHtml}
 <h2>Hosts</h2>
 ${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><th>Result</th><th>Time</th><th>Steps</th></tr></thead><tbody>${hostRows}</tbody></table></div>` : "<p>No host was touched.</p>"}
+<h2>Gates</h2>
+${gates.length ? `<ul class="gates">${gates.map((g) => `<li>${e(g.step)}: <strong>${e(g.outcome.toUpperCase())}</strong> (${e(g.detail ?? "")}) <time datetime="${e(g.at)}">${e(g.at.slice(11, 19))}</time></li>`).join("")}</ul>` : "<p>No gate was reached.</p>"}
 <h2>In the SAL</h2>
 ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
 <h2>Diff</h2>

@@ -1,9 +1,9 @@
 // `tugboat deploy|rollback|status|lock|unlock` as a user runs them, on the local transport.
-import { existsSync, readlinkSync } from "node:fs";
+import { existsSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
-import { cleanEnv, runCli, tempDir, writeConfig } from "./harness.js";
+import { cleanEnv, consoleConfig, freePort, runCli, tempDir, writeConfig } from "./harness.js";
 import { spawn } from "node:child_process";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "tugboat.js");
@@ -85,5 +85,31 @@ describe("a deploy killed mid-rollout", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^tugboat: all deploys are frozen by carol \d+(\.\d)?m?s ago: incident T99\n$/);
     expect((await runCli(["unlock", "all"], { env })).stdout).toMatch(/^unlocked all \(locked by carol/);
+  }, 90_000);
+});
+
+describe("!deploy in the terminal chat", () => {
+  it("an app that requires confirmation waits for !yes from the same person, then ships", async (t) => {
+    const temp = new TempDirs();
+    t.onTestFinished(() => temp.removeAll());
+    const dataDir = tempDir(t);
+    const upstream = UpstreamRepo.create(temp.make());
+    upstream.commit({ "index.html": "v1\n" }, "v1");
+    const port = await freePort();
+    const config = writeConfig(dataDir, {
+      ...consoleConfig(port),
+      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1", groups: ["web"] }, { name: "h2", groups: ["web"] }] },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["web"], confirm: true } },
+    });
+    writeFileSync(join(dataDir, "api-token"), "token\n");
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
+    const r = await runCli(["start"], { env, input: "!yes\n!deploy app -- needs a yes\n!status app\n!yes\n", timeoutMs: 60_000 });
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toBe("#operations <tugboat> you: nothing to confirm (a !deploy waits for !yes from the same account for a limited time)");
+    expect(lines[1]).toMatch(/^#operations <tugboat> you: will ship app nothing\.\.[0-9a-f]{7} \(first deploy\) to 2 hosts: say !yes within 60s to start$/);
+    expect(lines[2]).toBe("#operations <tugboat> you: app: 2 hosts: 2 on no release");
+    expect(lines[3]).toMatch(/^#operations <tugboat> you: shipping app nothing\.\.[0-9a-f]{7} \(first deploy\) to 2 hosts$/);
+    expect(r.stdout).toMatch(/-tugboat- deploy #1 app nothing\.\.[0-9a-f]{7}: SUCCEEDED on 2\/2 hosts/);
+    expect(readlinkSync(join(dataDir, "fleet", "h2", "srv/app/current"))).toMatch(/^releases\/[0-9a-f]{40}$/);
   }, 90_000);
 });

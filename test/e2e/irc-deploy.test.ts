@@ -179,6 +179,8 @@ describe("deploying from IRC", () => {
       expect(lines.at(-1)).toMatch(/^deploy #2 smoky [0-9a-f]{7}\.\.[0-9a-f]{7}: ROLLED BACK on 0\/8 hosts in .*; smoke failed: web01; web01 back on [0-9a-f]{7} http/);
       expect(live("web01", "smoky")).toBe(before);
       expect(fleet.hosts.map((h) => live(h.name, "smoky"))).toEqual(fleet.hosts.map(() => before));
+      const page = (await axios.get(`${b.url}/deploys/2`)).data as string;
+      expect(page).toContain("after canaries: <strong>ROLLBACK</strong> (1 of 1 canaries failed: smoke failed: web01)");
       const entries = (await b.app.sal.store.search({ deployId: 2, limit: 10 })).entries.map((e) => e.message);
       expect(entries[0]).toMatch(/^Rolled back deploy smoky [0-9a-f]{7}\.\.[0-9a-f]{7} after .*web01 back on [0-9a-f]{7}: will fail smoke \(failed: web01\)$/);
     } finally {
