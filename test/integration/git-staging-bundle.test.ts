@@ -36,7 +36,7 @@ beforeAll(async () => {
   v1 = up.commit(files, "Two thousand files");
   v2 = up.commit({ "src/m3/f3.txt": "changed\n" }, "Change one file");
   stagingDir = join(dirs.make(), "app");
-  staging = new Staging({ dir: stagingDir, source: up.dir, patchesDir: null, timeoutMs: 20_000, commitUrl: null });
+  staging = new Staging({ dir: stagingDir, source: up.dir, patchesDir: null, timeoutMs: 60_000, commitUrl: null });
   await staging.update();
 });
 
@@ -87,7 +87,7 @@ describe("bundle", () => {
     const base = small.commit({ "app.txt": "v1\n" }, "One");
     const patches = dirs.make();
     small.patch(base, { "app.txt": "v1 patched\n" }, "Security fix", patches, "0001-fix.patch");
-    const patched = new Staging({ dir: join(dirs.make(), "app"), source: small.dir, patchesDir: patches, timeoutMs: 20_000, commitUrl: null });
+    const patched = new Staging({ dir: join(dirs.make(), "app"), source: small.dir, patchesDir: patches, timeoutMs: 60_000, commitUrl: null });
     await patched.update();
     const staged = await patched.stage("main");
     const h = host();
