@@ -14,7 +14,7 @@ let base: string;
 
 function stagingFor(patchesDir: string | null): { staging: Staging; dir: string } {
   const dir = join(dirs.make(), "app");
-  const o: StagingOptions = { dir, source: up.dir, patchesDir, timeoutMs: 10_000, commitUrl: null };
+  const o: StagingOptions = { dir, source: up.dir, patchesDir, timeoutMs: 30_000, commitUrl: null };
   return { staging: new Staging(o), dir };
 }
 

@@ -27,7 +27,7 @@ beforeAll(async () => {
   git(up.dir, "merge", "--quiet", "--no-ff", "-m", "Merge login", "feature/login");
   sha.m = up.head();
   stagingDir = join(dirs.make(), "staging", "app");
-  staging = new Staging({ dir: stagingDir, source: up.dir, patchesDir: null, timeoutMs: 10_000, commitUrl: "https://git.example.org/app/-/commit/{sha}" });
+  staging = new Staging({ dir: stagingDir, source: up.dir, patchesDir: null, timeoutMs: 30_000, commitUrl: "https://git.example.org/app/-/commit/{sha}" });
   await staging.update();
 });
 
@@ -101,9 +101,9 @@ describe("update", () => {
   });
 
   it("reports a source that is not a repository, without credentials in the message", async () => {
-    const missing = new Staging({ dir: join(dirs.make(), "m"), source: join(dirs.make(), "nope"), patchesDir: null, timeoutMs: 10_000, commitUrl: null });
+    const missing = new Staging({ dir: join(dirs.make(), "m"), source: join(dirs.make(), "nope"), patchesDir: null, timeoutMs: 30_000, commitUrl: null });
     await expect(missing.update()).rejects.toThrow(/^git fetch: .*nope' does not appear to be a git repository$/);
-    const secret = new Staging({ dir: join(dirs.make(), "s"), source: "http://bot:s3cret@127.0.0.1:9/app.git", patchesDir: null, timeoutMs: 10_000, commitUrl: null });
+    const secret = new Staging({ dir: join(dirs.make(), "s"), source: "http://bot:s3cret@127.0.0.1:9/app.git", patchesDir: null, timeoutMs: 30_000, commitUrl: null });
     const err = await secret.update().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RemoteError);
     expect((err as Error).message).toMatch(/^git fetch: /);
