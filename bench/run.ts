@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "log-roundtrip": () => import("./log-roundtrip.js"),
   "api-insert": () => import("./api-insert.js"),
   "search-1m": () => import("./search-1m.js"),
+  "fleet-deploy": () => import("./fleet-deploy.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a.length > 0);
