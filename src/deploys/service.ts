@@ -233,7 +233,6 @@ export class DeployService {
     this.ensureFree(app, by);
     const r = this.track(app, "rollback", by, channel);
     try {
-      let startedAt: Promise<unknown> = Promise.resolve();
       const result = await this.d.engine.rollback({
         app, ...(to ? { to } : {}), reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
@@ -241,11 +240,9 @@ export class DeployService {
           if (e.type === "started") r.deployId = e.deployId;
         },
       });
-      void startedAt;
       const hosts = result.ok.length;
       const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
-      startedAt = this.sal(`Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`, by, channel, result.deploy.id);
-      await startedAt;
+      await this.sal(`Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`, by, channel, result.deploy.id);
       return [`rolled back ${app} ${short(result.from)} -> ${short(result.to)} on ${hosts}/${hosts + result.problems.length} hosts in ${formatDuration(result.ms)}${failed} ${this.d.deployUrl(result.deploy.id)}`];
     } finally {
       this.running.delete(app);
