@@ -22,7 +22,8 @@ let fleet: Fleet;
 let upstream: UpstreamRepo;
 let bot: RunningBot | undefined;
 const clients: IrcTestClient[] = [];
-const SMOKE_PORT = 18_181;
+/** Chosen at start-up (a fixed port may be taken on a busy CI machine). */
+let SMOKE_PORT = 0;
 /** Hosts whose smoke endpoint answers 503. */
 const broken = new Set<string>();
 let smokeServers: Server[] = [];
@@ -34,6 +35,19 @@ const live = (host: string, app: string) => {
 };
 const fromBot = (m: ReceivedIrcMessage) => m.nick === "tugboat" && (m.command === "PRIVMSG" || m.command === "NOTICE");
 const said = (c: IrcTestClient, since: number) => c.messages.filter((m) => m.index >= since && fromBot(m)).map((m) => m.params[1]!);
+
+
+/** A port free on this address now (the smoke servers then bind it on every host address). */
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, address, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 function config(): ConfigInput {
   const app = (path: string, extra: Record<string, unknown> = {}) => ({
@@ -96,15 +110,17 @@ beforeAll(async () => {
   const files: Record<string, string> = {};
   for (let i = 0; i < 200; i++) files[`src/f${i}.php`] = `<?php // ${i}\n`;
   upstream.commit(files, "initial");
+  SMOKE_PORT = await freePort(fleet.hosts[0]!.address);
   smokeServers = await Promise.all(
     fleet.hosts.map(
       (h) =>
-        new Promise<Server>((resolve) => {
+        new Promise<Server>((resolve, reject) => {
           const s = createServer((_req, res) => {
             if (broken.has(h.name)) return void res.writeHead(503).end("broken");
             const rev = join(h.srv, "deployment/smoky/current/.tugboat-revision");
             res.writeHead(200).end(existsSync(rev) ? readFileSync(rev, "utf8") : "none");
           });
+          s.once("error", reject);
           s.listen(SMOKE_PORT, h.address, () => resolve(s));
         }),
     ),

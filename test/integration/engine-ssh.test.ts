@@ -16,9 +16,23 @@ let upstream: UpstreamRepo;
 let dir: string;
 let shell: Ssh2Shell;
 const HANDSHAKE_MS = 5000;
-const SMOKE_PORT = 18_080;
+/** Chosen at start-up (a fixed port may be taken on a busy CI machine). */
+let SMOKE_PORT = 0;
 
 const live = (srv: string) => readlinkSync(join(srv, "deployment/app/current")).replace("releases/", "");
+
+
+/** A port free on this address now (the smoke servers then bind it on every host address). */
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, address, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
   const hosts = [
@@ -115,14 +129,16 @@ describe("DeployEngine over SSH", () => {
 
   it("runs the smoke checks against each host's HTTP service, expecting the deployed SHA", async () => {
     // Each host's "service" answers with the revision its current release holds; web05's is broken.
+    SMOKE_PORT = await freePort(fleet.hosts[0]!.address);
     const servers = await Promise.all(
       fleet.hosts.map(
         (h) =>
-          new Promise<Server>((resolve) => {
+          new Promise<Server>((resolve, reject) => {
             const server = createServer((_req, res) => {
               if (h.name === "web05") return void res.writeHead(503).end("down for maintenance");
               res.writeHead(200).end(readFileSync(join(h.srv, "deployment/app/current/.tugboat-revision"), "utf8"));
             });
+            server.once("error", reject);
             server.listen(SMOKE_PORT, h.address, () => resolve(server));
           }),
       ),
