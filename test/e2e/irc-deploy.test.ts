@@ -295,7 +295,8 @@ describe("the bot killed mid-deploy and restarted", () => {
         const rel = live(h.name, "slow");
         if (rel) expect(existsSync(join(h.srv, "deployment/slow/releases", rel, ".tugboat-complete"))).toBe(true);
       }
-      const lines = await ask(alice, "!deploy slow -- finish it", /SUCCEEDED|FAILED|ROLLED/);
+      // 8 one-host stages with a 1 s restart each: slow by design, and slower on a loaded machine.
+      const lines = await ask(alice, "!deploy slow -- finish it", /SUCCEEDED|FAILED|ROLLED/, 200_000);
       expect(lines.at(-1)).toMatch(/^deploy #2 slow .*: SUCCEEDED on 8\/8 hosts/);
       const db = new Database(join(dataDir, "sal.sqlite3"), { readonly: true });
       const messages = (db.prepare("SELECT message FROM entries ORDER BY id").all() as Array<{ message: string }>).map((r) => r.message);
@@ -306,5 +307,5 @@ describe("the bot killed mid-deploy and restarted", () => {
     } finally {
       child.kill("SIGKILL");
     }
-  }, 180_000);
+  }, 420_000);
 });
