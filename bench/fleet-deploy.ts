@@ -131,6 +131,23 @@ export async function run(): Promise<void> {
   let buried = 0;
   let child: ChildHandle<{ pid: number }> | undefined;
   let finished = false;
+  // Written after every operation too (complete: false): a run stopped half-way keeps its figures.
+  const save = (extra: Record<string, unknown>) =>
+    writeResults("fleet-deploy", {
+      benchmark: "fleet-deploy",
+      complete: false,
+      date: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      machine: { ...machine, versions },
+      settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, fresh Ssh2Shell per operation", shell: "git archive once (tar), xargs -P32, one ssh per host", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
+      repository: { ...repo, changed: repo.changed.map((c) => c.map((x) => x.path)) },
+      fleetStartMs,
+      environment: { cooldown, quietWait: quiet, before: envBefore },
+      skipped,
+      report: summarizeRecords(records, cores),
+      operations: records,
+      ...extra,
+    });
   const t0 = performance.now();
   const fleetT0 = performance.now();
   if (!SIZES.every((n) => Number.isInteger(n) && n >= WARMUP_HOSTS && n <= 200)) throw new Error(`BENCH_FLEET_SIZES: ${WARMUP_HOSTS} to 200 hosts each`);
@@ -224,6 +241,7 @@ export async function run(): Promise<void> {
         detail,
       };
       records.push(rec);
+      save({});
       const v = verification;
       const verdict = v.problems.length === 0 && v.currentRight === hosts.length ? "verified" : `VERIFY FAILED: ${v.problems.slice(0, 3).join("; ")}`;
       console.log(
@@ -309,24 +327,11 @@ export async function run(): Promise<void> {
 
   const report = summarizeRecords(records, cores);
   const files = records.reduce((a, r) => a + (r.kind === "rollback" ? 0 : r.verification.hosts * repo.files), 0);
-  const file = writeResults("fleet-deploy", {
-    benchmark: "fleet-deploy",
-    date: new Date(started).toISOString(),
-    durationMs: Date.now() - started,
-    machine: { ...machine, versions },
-    settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, fresh Ssh2Shell per operation", shell: "git archive once (tar), xargs -P32, one ssh per host", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
-    repository: { ...repo, changed: repo.changed.map((c) => c.map((x) => x.path)) },
-    fleetStartMs,
-    environment: { cooldown, quietWait: quiet, before: envBefore, after: envAfter, wholeRun: cpu },
-    skipped,
-    report,
-    operations: records,
-    cleanup: { buriedHostDirs: buried, graveyard: grave, filesApprox: files },
-  });
+  const file = save({ complete: true, environment: { cooldown, quietWait: quiet, before: envBefore, after: envAfter, wholeRun: cpu }, cleanup: { buriedHostDirs: buried, graveyard: grave, filesApprox: files } });
   printReport(report, records);
   console.log(`figures written to ${file}`);
   const marker = deleteInBackground(grave, files);
-  console.log(`deleting ~${files.toLocaleString("en")} deployed files in the background (nice 19, ionice best-effort 7; pid ${marker.pid}); the next run waits for it to finish and settle`);
+  console.log(`deleting ~${files.toLocaleString("en")} deployed files in the background (ionice best-effort 7; pid ${marker.pid}); the next run waits for it to finish and settle`);
   if (skipped.length) console.log(`skipped: ${skipped.join("; ")}`);
 }
 
