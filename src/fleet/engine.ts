@@ -9,14 +9,14 @@ import type { CommitRange } from "../git/commit-range.js";
 import type { StagedRevision } from "../git/staging.js";
 import { compressHosts } from "../chat/format.js";
 import { GATE_HOST, type DeployEvent, type GateVerdict, type HostProblem } from "./events.js";
-import { runStep, type StepResult } from "./host-runner.js";
+import { runStep, type StepResult, type StepRunnerDeps } from "./host-runner.js";
 import { resolveHosts } from "./inventory.js";
 import type { Blocker, DeployJournal, DeployRecord, DeployState } from "./journal.js";
 import { failureBudget, planStages, type Stage } from "./plan.js";
 import type { Host, RemoteShell } from "./remote-shell.js";
 import { Semaphore } from "./semaphore.js";
 import type { SmokeChecker } from "./smoke.js";
-import { parseCensus, type HostState } from "./steps.js";
+import { parseActivate, parseCensus, parsePrepare, type HostState, type PrepareReport } from "./steps.js";
 
 /** What the engine needs of the staging repository (src/git/staging.ts). */
 export interface StagingPort {
@@ -88,6 +88,8 @@ export interface OperationResult {
   readonly rolledBack: readonly string[];
   readonly ms: number;
   readonly bytesSent: number;
+  /** Hosts whose release was built in full although a warm build was expected, and why. */
+  readonly fallbacks: ReadonlyArray<{ readonly host: string; readonly reason: string }>;
   readonly summary: string;
 }
 
@@ -135,9 +137,9 @@ export class DeployEngine {
       shell: this.deps.shell,
       umask: app.umask.padStart(3, "0"),
       now: this.deps.now,
-      record: (host: string, step: string, r: StepResult) => {
+      record: (host: string, step: string, r: StepResult, detail?: string | null) => {
         if (deployId === null) return;
-        this.deps.journal.step({ deployId, host, step, outcome: r.ok ? "ok" : r.problem.kind, ms: r.ms, detail: r.ok ? null : [r.problem.message, r.problem.stderrTail].filter(Boolean).join("\n") });
+        this.deps.journal.step({ deployId, host, step, outcome: r.ok ? "ok" : r.problem.kind, ms: r.ms, detail: r.ok ? (detail ?? null) : [r.problem.message, r.problem.stderrTail].filter(Boolean).join("\n") });
         emit({ type: "host-step", deployId, host, step, ok: r.ok, ms: r.ms });
       },
     };
@@ -152,7 +154,7 @@ export class DeployEngine {
     return Promise.all(
       hosts.map((h) =>
         limit.run(async (): Promise<CensusEntry> => {
-          const r = await runStep(deps, h, "census", [this.deps.basePath(h, app)], app.timeouts.censusSec, undefined, signal);
+          const r = await runStep(deps, h, "census", [this.deps.basePath(h, app)], { timeoutSec: app.timeouts.censusSec, signal });
           return r.ok ? { host: h.name, state: parseCensus(r.lines), problem: null } : { host: h.name, state: null, problem: r.problem };
         }),
       ),
@@ -194,20 +196,31 @@ export class DeployEngine {
     const problems: HostProblem[] = [];
     const limit = new Semaphore(app.concurrency);
 
+    const fallbacks: Array<{ host: string; reason: string }> = [];
     const shipTo = async (host: Host): Promise<HostProblem | null> => {
       const base = this.deps.basePath(host, app);
       const state = stateOf.get(host.name)!;
-      const bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
-      const prep = await runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0"], app.timeouts.prepareSec, bundle ?? undefined, req.signal);
+      let bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
+      const prepare = (reset: boolean) =>
+        runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : ""], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
+      let prep = await prepare(false);
       bytesSent += prep.bytesSent;
-      if (!prep.ok) return prep.problem;
-      const promote = await runStep(stepDeps, host, "promote", [base, staged.sha], app.timeouts.promoteSec, undefined, req.signal);
-      if (!promote.ok) return promote.problem;
-      switched.push({ host, previous: state.current });
-      if (app.restart) {
-        const restart = await runStep(stepDeps, host, "restart", [base, app.restart], app.timeouts.restartSec, undefined, req.signal);
-        if (!restart.ok) return restart.problem;
+      let rebuilt: string | null = null;
+      if (!prep.ok && prep.problem.kind === "failed" && (prep.problem.exitCode === 4 || prep.problem.exitCode === 5)) {
+        // The host's cache repository is damaged, or lacks what census said it had: start it afresh from a full bundle.
+        rebuilt = prep.problem.message;
+        bundle = await bundleFor([]);
+        prep = await prepare(true);
+        bytesSent += prep.bytesSent;
       }
+      const report = prep.ok ? parsePrepare(prep.lines) : null;
+      stepDeps.record(host.name, "prepare", prep, report ? describePrepare(report, rebuilt) : null);
+      if (!prep.ok) return prep.problem;
+      if (rebuilt) fallbacks.push({ host: host.name, reason: `cache repository rebuilt (${rebuilt})` });
+      else if (report?.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: report.fallback });
+      const activated = await this.activate(stepDeps, host, app, staged.sha, app.keep, req.signal);
+      if (activated.switched) switched.push({ host, previous: state.current });
+      if (activated.problem) return activated.problem;
       if (app.smoke.length) {
         const t = this.deps.now();
         const why = await this.deps.smoke.check(host, staged.sha, app.smoke, req.signal);
@@ -215,8 +228,6 @@ export class DeployEngine {
         stepDeps.record(host.name, "smoke", result);
         if (!result.ok) return result.problem;
       }
-      const prune = await runStep(stepDeps, host, "prune", [base, String(app.keep)], app.timeouts.promoteSec, undefined, req.signal);
-      if (!prune.ok) this.deps.log.warn({ host: host.name, problem: prune.problem }, "prune failed (the deploy goes on)");
       return null;
     };
 
@@ -284,12 +295,8 @@ export class DeployEngine {
               problems.push({ host: t.host.name, kind: "failed", step: "rollback", message: "no previous release to return to" });
               return;
             }
-            const r = await runStep(stepDeps, t.host, "promote", [this.deps.basePath(t.host, app), t.previous], app.timeouts.promoteSec);
-            if (!r.ok) return void problems.push({ ...r.problem, step: "rollback" });
-            if (app.restart) {
-              const rr = await runStep(stepDeps, t.host, "restart", [this.deps.basePath(t.host, app), app.restart], app.timeouts.restartSec);
-              if (!rr.ok) return void problems.push({ ...rr.problem, step: "rollback restart" });
-            }
+            const r = await this.activate(stepDeps, t.host, app, t.previous, 0);
+            if (r.problem) return void problems.push({ ...r.problem, step: r.problem.step === "restart" ? "rollback restart" : "rollback" });
             rolledBack.push(t.host.name);
           }),
         ),
@@ -299,10 +306,10 @@ export class DeployEngine {
     else state = ok.length > 0 ? "succeeded" : "failed"; // nothing deployed anywhere is never a success
 
     const all = [...problems, ...leftOut];
-    const summary = summarize({ state, ok: ok.length, total: census.length, problems: all, rolledBack, halted, ms: this.deps.now() - started });
+    const summary = summarize({ state, ok: ok.length, total: census.length, problems: all, rolledBack, halted, fallbacks, ms: this.deps.now() - started });
     this.deps.journal.finish(deploy.id, state, summary, state === "succeeded" ? { app: req.app, sha: staged.sha } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
-    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, summary };
+    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, fallbacks, summary };
   }
 
   /** Stages the ref and reads the fleet: what a deploy would ship, touching nothing. */
@@ -323,50 +330,104 @@ export class DeployEngine {
     };
   }
 
-  /** Switches current back on every reachable host, without fetching: seconds, not minutes. */
+  /**
+   * Switches current back on every host, without fetching: seconds, not minutes. The target comes from
+   * the journal (the release before the live one, or a revision it knows) so a rollback is one exec a
+   * host, over the connections a deploy or census left open; only when the journal cannot say (no live
+   * release recorded, an unknown abbreviation) does it read the fleet first.
+   */
   async rollback(req: RollbackRequest): Promise<OperationResult> {
     const app = this.app(req.app);
     const started = this.deps.now();
     const emit = req.onEvent ?? (() => {});
-    const census = await this.census(req.app, req.signal);
-    const reachable = census.filter((c) => c.state !== null);
-    const live = this.deps.journal.live(req.app)?.sha ?? majority(reachable.map((c) => c.state!.current));
-    const to = req.to ? resolveRelease(req.to, reachable.map((c) => c.state!)) : majority(reachable.map((c) => c.state!.previous));
-    if (!to) throw new UserError(`no previous release of ${req.app} to roll back to`);
-    const begun = this.deps.journal.begin({ app: req.app, kind: "rollback", ref: req.to ?? null, fromSha: live, toSha: to, reason: req.reason, nick: req.nick });
+    const hosts = this.hosts(req.app);
+    const recorded = this.deps.journal.live(req.app);
+    let live = recorded?.sha ?? null;
+    let to = req.to ? this.journalRevision(req.app, req.to) : recorded ? this.deps.journal.get(recorded.deployId)?.fromSha ?? null : null;
+    let targets: readonly Host[] = hosts;
+    const problems: HostProblem[] = [];
+    if (!to) {
+      const census = await this.census(req.app, req.signal);
+      const reachable = census.filter((c) => c.state !== null);
+      live ??= majority(reachable.map((c) => c.state!.current));
+      to = req.to ? resolveRelease(req.to, reachable.map((c) => c.state!)) : majority(reachable.map((c) => c.state!.previous));
+      if (!to) throw new UserError(`no previous release of ${req.app} to roll back to`);
+      problems.push(...census.flatMap((c) => (c.problem ? [c.problem] : [])));
+      targets = hosts.filter((h) => reachable.some((c) => c.host === h.name));
+    }
+    const target = to;
+    const begun = this.deps.journal.begin({ app: req.app, kind: "rollback", ref: req.to ?? null, fromSha: live, toSha: target, reason: req.reason, nick: req.nick });
     if (!begun.ok) throw new UserError(describeBlocker(begun.blocker, this.deps.now()));
     const deploy = begun.deploy;
-    emit({ type: "started", deployId: deploy.id, app: req.app, kind: "rollback", from: live, to, hosts: census.length });
+    emit({ type: "started", deployId: deploy.id, app: req.app, kind: "rollback", from: live, to: target, hosts: hosts.length });
     const stepDeps = this.step(deploy.id, app, emit);
-    const hostsByName = new Map(this.hosts(req.app).map((h) => [h.name, h]));
     const limit = new Semaphore(Math.max(app.concurrency, 64));
     const ok: string[] = [];
-    const problems: HostProblem[] = census.flatMap((c) => (c.problem ? [c.problem] : []));
     await Promise.all(
-      reachable.map((c) =>
+      targets.map((host) =>
         limit.run(async () => {
-          const host = hostsByName.get(c.host)!;
-          const base = this.deps.basePath(host, app);
-          if (!c.state!.releases.some((r) => r.sha === to && r.complete)) {
-            problems.push({ host: c.host, kind: "failed", step: "rollback", message: `does not keep release ${to.slice(0, 7)}` });
-            return;
-          }
-          const r = await runStep(stepDeps, host, "promote", [base, to], app.timeouts.promoteSec, undefined, req.signal);
-          if (!r.ok) return void problems.push(r.problem);
-          if (app.restart) {
-            const rr = await runStep(stepDeps, host, "restart", [base, app.restart], app.timeouts.restartSec, undefined, req.signal);
-            if (!rr.ok) return void problems.push(rr.problem);
-          }
-          ok.push(c.host);
+          const t = this.deps.now();
+          const r = await this.activate(stepDeps, host, app, target, 0, req.signal);
+          const problem = r.problem?.exitCode === 4 && r.problem.step === "promote" ? { ...r.problem, message: `does not keep release ${target.slice(0, 7)}` } : r.problem;
+          emit({ type: "host-done", deployId: deploy.id, host: host.name, ok: problem === null, ms: this.deps.now() - t, ...(problem ? { problem } : {}) });
+          if (problem) problems.push(problem);
+          else ok.push(host.name);
         }),
       ),
     );
-    const state: DeployState = problems.length === 0 ? "succeeded" : ok.length ? "failed" : "failed";
-    const summary = summarize({ state, ok: ok.length, total: census.length, problems, rolledBack: [], halted: null, ms: this.deps.now() - started });
-    this.deps.journal.finish(deploy.id, state, summary, ok.length ? { app: req.app, sha: to } : undefined);
+    const state: DeployState = problems.length === 0 ? "succeeded" : "failed";
+    const summary = summarize({ state, ok: ok.length, total: hosts.length, problems, rolledBack: [], halted: null, fallbacks: [], ms: this.deps.now() - started });
+    this.deps.journal.finish(deploy.id, state, summary, ok.length ? { app: req.app, sha: target } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
-    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged: null, from: live, to, ok, problems, rolledBack: [], ms: this.deps.now() - started, bytesSent: 0, summary };
+    return { deploy: this.deps.journal.get(deploy.id)!, hosts: hosts.length, state, staged: null, from: live, to: target, ok, problems, rolledBack: [], ms: this.deps.now() - started, bytesSent: 0, fallbacks: [], summary };
   }
+
+  /** A revision of the app the journal knows (deployed or replaced), by full or abbreviated SHA; null when it cannot tell. */
+  private journalRevision(app: string, prefix: string): string | null {
+    if (!/^[0-9a-f]{4,40}$/.test(prefix)) throw new UserError(`"${prefix}" is not a revision (4 to 40 hex digits)`);
+    const known = new Set(this.deps.journal.list(app, 1000).flatMap((d) => [d.toSha, d.fromSha]).filter((s): s is string => s !== null && s.startsWith(prefix)));
+    return known.size === 1 ? [...known][0]! : null;
+  }
+
+  /**
+   * Promote, restart and (keep > 0) prune on one host in one exec; the journal gets promote and
+   * restart as their own steps. `switched`: current may now point at sha (a host that timed out or
+   * dropped mid-step counts, so a rollback of switched hosts never misses one).
+   */
+  private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<{ switched: boolean; problem: HostProblem | null }> {
+    const t = app.timeouts;
+    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(t.restartSec), String(keep)], {
+      timeoutSec: 2 * t.promoteSec + t.restartSec + 10,
+      signal,
+      record: false,
+    });
+    const report = r.ok ? parseActivate(r.lines) : null;
+    if (!report) {
+      const problem: HostProblem = r.ok
+        ? { host: host.name, kind: "failed", step: "promote", message: "promote printed no result" }
+        : { ...r.problem, step: r.problem.step === "activate" ? "promote" : r.problem.step, message: r.problem.message.replace(/^activate/, "promote") };
+      d.record(host.name, "promote", { ok: false, ms: r.ms, problem });
+      return { switched: problem.kind === "timeout" || problem.kind === "protocol", problem };
+    }
+    d.record(host.name, "promote", { ok: true, lines: [], ms: report.promoteMs }, report.was ? `was ${report.was.slice(0, 10)}` : null);
+    if (!report.restart) return { switched: true, problem: null };
+    const tail = (r.ok && r.stderrTail) || "";
+    const { outcome, code, ms } = report.restart;
+    const problem: HostProblem | null =
+      outcome === "ok" ? null
+      : outcome === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out after ${t.restartSec}s (killed on the host)`, exitCode: code, stderrTail: tail }
+      : { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: code, stderrTail: tail };
+    d.record(host.name, "restart", problem ? { ok: false, ms, problem } : { ok: true, lines: [], ms });
+    return { switched: true, problem };
+  }
+}
+
+/** Why a first deploy to a host builds in full: expected, so not reported as a fallback. */
+const NO_LIVE_RELEASE = "no live release";
+
+function describePrepare(r: PrepareReport, rebuilt: string | null): string {
+  const how = r.already ? "already there" : r.mode === "warm" ? `warm: ${r.changed} paths changed of ${r.files} files` : `full: ${r.files} files${r.fallback ? ` (${r.fallback})` : ""}`;
+  return rebuilt ? `${how}; cache repository rebuilt (${rebuilt})` : how;
 }
 
 function majority(values: ReadonlyArray<string | null>): string | null {
@@ -402,10 +463,15 @@ export function groupProblems(problems: readonly HostProblem[]): string {
   return [...groups].map(([cause, hosts]) => `${cause}: ${compressHosts(hosts)}`).join("; ");
 }
 
-function summarize(s: { state: DeployState; ok: number; total: number; problems: readonly HostProblem[]; rolledBack: readonly string[]; halted: string | null; ms: number }): string {
+function summarize(s: { state: DeployState; ok: number; total: number; problems: readonly HostProblem[]; rolledBack: readonly string[]; halted: string | null; fallbacks: ReadonlyArray<{ host: string; reason: string }>; ms: number }): string {
   const parts = [`${s.state}: ${s.ok}/${s.total} hosts ok in ${formatDuration(s.ms)}`];
   if (s.halted) parts.push(`halted (${s.halted})`);
   if (s.rolledBack.length) parts.push(`rolled back ${compressHosts(s.rolledBack)}`);
   if (s.problems.length) parts.push(groupProblems(s.problems));
+  if (s.fallbacks.length) {
+    const byReason = new Map<string, string[]>();
+    for (const f of s.fallbacks) byReason.set(f.reason, [...(byReason.get(f.reason) ?? []), f.host]);
+    parts.push(`built in full: ${[...byReason].map(([reason, hosts]) => `${compressHosts(hosts)} (${reason})`).join(", ")}`);
+  }
   return parts.join("; ");
 }

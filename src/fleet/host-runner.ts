@@ -6,18 +6,29 @@ import type { HostProblem } from "./events.js";
 import { HostFailure, type Host, type RemoteShell } from "./remote-shell.js";
 import { framed, stepCommand, type StepName } from "./steps.js";
 
-export type StepResult = { readonly ok: true; readonly lines: string[]; readonly ms: number } | { readonly ok: false; readonly problem: HostProblem; readonly ms: number };
+export type StepResult =
+  | { readonly ok: true; readonly lines: string[]; readonly ms: number; readonly stderrTail?: string }
+  | { readonly ok: false; readonly problem: HostProblem; readonly ms: number };
 
 export interface StepRunnerDeps {
   readonly shell: RemoteShell;
   readonly umask: string;
   readonly now: () => number;
-  readonly record: (host: string, step: string, result: StepResult) => void;
+  readonly record: (host: string, step: string, result: StepResult, detail?: string | null) => void;
+}
+
+export interface StepRun {
+  readonly timeoutSec: number;
+  readonly stdin?: Buffer | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** false: the caller records what the step's lines mean (a step that reports several phases). */
+  readonly record?: boolean;
 }
 
 const TAIL_LINES = 5;
 
-export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, args: string[], timeoutSec: number, stdin?: Buffer, signal?: AbortSignal): Promise<StepResult & { bytesSent: number }> {
+export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, args: string[], run: StepRun): Promise<StepResult & { bytesSent: number }> {
+  const { timeoutSec, stdin, signal } = run;
   const nonce = randomBytes(8).toString("hex");
   const command = stepCommand(step, args, { umask: deps.umask, timeoutSec, nonce });
   const started = deps.now();
@@ -30,7 +41,7 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
     const lines = framed(r.stdout, nonce);
     const errLines = framed(r.stderr, nonce) ?? r.stderr.split("\n").filter(Boolean);
     const stderrTail = errLines.slice(-TAIL_LINES).join("\n");
-    if (r.code === 0 && lines !== null) result = { ok: true, lines, ms };
+    if (r.code === 0 && lines !== null) result = { ok: true, lines, ms, stderrTail };
     else if (r.code === 124 || r.code === 137) result = { ok: false, ms, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
     else if (lines === null) result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} did not start: the host's shell failed (exit code ${r.code})`, exitCode: r.code, stderrTail } };
     else result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} failed with exit code ${r.code}${stderrTail ? `: ${errLines.at(-1)}` : ""}`, exitCode: r.code, stderrTail } };
@@ -39,6 +50,6 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
     if (!(e instanceof HostFailure)) throw e;
     result = { ok: false, ms, problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message: e.message.replace(`${host.name}: `, "") } };
   }
-  deps.record(host.name, step, result);
+  if (run.record !== false) deps.record(host.name, step, result);
   return { ...result, bytesSent };
 }

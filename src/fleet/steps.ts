@@ -5,7 +5,7 @@
 
 import { shellCommand } from "./quote.js";
 
-export type StepName = "census" | "prepare" | "promote" | "restart" | "prune";
+export type StepName = "census" | "prepare" | "promote" | "restart" | "prune" | "activate";
 
 const PRELUDE = `umask "$UMASK"; printf '%s begin\\n' "$1"; printf '%s begin\\n' "$1" >&2; set -u`;
 
@@ -21,10 +21,18 @@ for d in releases/*/; do
 done
 [ -d cache.git ] && git --git-dir=cache.git for-each-ref --format='have %(objectname)' refs/tugboat/ 2>/dev/null
 exit 0`,
-  // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin
+  // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo.
+  // A release is made from the live one when it can (warm): a hard-linked copy of it, then git's
+  // two-tree read-tree -m -u writes only what changed. git unlinks a path before writing it, so a
+  // shared file is never changed in place: the live release never sees its files change. Otherwise,
+  // or when the warm copy fails its check, a full checkout (cold), and the reason is printed.
+  // Either way the release is verified against the revision before it is marked complete: its index
+  // (the manifest, kept in indexes/SHA) must hash to the revision's tree, every file must match it
+  // (stat, re-hashed where stat differs), and no file may be missing or extra.
   prepare: `
-base=$2; sha=$3; git="git --git-dir=$base/cache.git"
-mkdir -p "$base/releases" || exit 3
+base=$2; sha=$3; git="git --git-dir=$base/cache.git -c core.trustctime=false"
+if [ "\${5:-}" = reset ] && [ -d "$base/cache.git" ]; then rm -rf "$base/cache.git" || exit 3; echo "cache reset"; fi
+mkdir -p "$base/releases" "$base/indexes" || exit 3
 [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git" || exit 3
 if [ "$4" = 1 ]; then
   b="$base/cache.git/incoming-$$.bundle"
@@ -34,21 +42,50 @@ if [ "$4" = 1 ]; then
 fi
 $git cat-file -e "$sha^{commit}" 2>/dev/null || { echo "revision $sha is not in the cache" >&2; exit 4; }
 $git update-ref "refs/tugboat/$sha" "$sha" || exit 3
+tree=$($git rev-parse "$sha^{tree}") || exit 5
 rel="$base/releases/$sha"
 if [ -f "$rel/.tugboat-complete" ]; then echo "state already"; exit 0; fi
-tmp="$base/releases/.tmp-$sha-$$"
-rm -rf "$tmp" "$tmp.index"; mkdir "$tmp" || exit 3
-GIT_INDEX_FILE="$tmp.index" $git read-tree "$sha" || exit 5
-GIT_INDEX_FILE="$tmp.index" $git --work-tree="$tmp" checkout-index -a -f || exit 5
-want=$(GIT_INDEX_FILE="$tmp.index" $git ls-files | wc -l)
-have=$(cd "$tmp" && find . \\( -type f -o -type l \\) | wc -l)
-rm -f "$tmp.index"
-[ "$want" -eq "$have" ] || { echo "verify failed: $have of $want files" >&2; exit 6; }
+tmp="$base/releases/.tmp-$sha-$$"; idx="$tmp.index"
+verify() {
+  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" update-index -q --refresh >/dev/null 2>&1 || { why="files differ from the revision"; return 1; }
+  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" diff-files --quiet 2>/dev/null || { why="files differ from the revision"; return 1; }
+  [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
+  want=$(GIT_INDEX_FILE="$idx" $git ls-files | wc -l)
+  have=$(cd "$tmp" && find . \\( -type f -o -type l \\) | wc -l)
+  [ "$want" -eq "$have" ] || { why="$have files where the revision has $want"; return 1; }
+}
+rm -rf "$tmp" "$idx"
+mode=""; why=""
+prev=$(readlink "$base/current" 2>/dev/null || true); prev=\${prev##*/}
+if [ -z "$prev" ]; then why="no live release"
+elif [ ! -f "$base/releases/$prev/.tugboat-complete" ]; then why="the live release $prev is missing or incomplete"
+elif [ ! -f "$base/indexes/$prev" ]; then why="no manifest of the live release $prev"
+elif ! $git cat-file -e "$prev^{commit}" 2>/dev/null; then why="the live release $prev is not in the cache"
+elif ! cp -al "$base/releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
+else
+  rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision"
+  if ! cp "$base/indexes/$prev" "$idx"; then why="could not copy the manifest of $prev"
+  elif ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
+  elif verify; then mode=warm
+  else why="the warm copy failed its check: $why"
+  fi
+fi
+if [ -z "$mode" ]; then
+  echo "fallback $why"
+  rm -rf "$tmp" "$idx"; mkdir "$tmp" || exit 3
+  GIT_INDEX_FILE="$idx" $git read-tree "$sha" || exit 5
+  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" checkout-index -a -f -u || exit 5
+  verify || { echo "verify failed: $why" >&2; exit 6; }
+  mode=full
+fi
+changed=0
+[ "$mode" = warm ] && changed=$($git diff-tree -r --no-commit-id --name-only "$prev" "$sha" | wc -l)
 printf '%s\\n' "$sha" > "$tmp/.tugboat-revision" || exit 3
+mv "$idx" "$base/indexes/$sha" || exit 3
 rm -rf "$rel"
 mv "$tmp" "$rel" || exit 3
 : > "$rel/.tugboat-complete" || exit 3
-echo "state prepared $want"`,
+echo "state prepared $want $mode $changed"`,
   // $2 base, $3 sha: atomic switch (a temporary link renamed over current)
   promote: `
 cd "$2" || exit 3
@@ -76,7 +113,47 @@ for s in $(ls -1t); do
   [ "$n" -le "$3" ] && continue
   [ "$s" = "$cur" ] && continue
   [ "$s" = "$prev" ] && continue
-  rm -rf "$s" && git --git-dir=../cache.git update-ref -d "refs/tugboat/$s" 2>/dev/null; echo "pruned $s"
+  rm -rf "$s" ../indexes/"$s" && git --git-dir=../cache.git update-ref -d "refs/tugboat/$s" 2>/dev/null; echo "pruned $s"
+done
+exit 0`,
+  // $2 base, $3 sha, $4 restart command ("" for none), $5 the restart's deadline (s), $6 releases to
+  // keep ("0": no pruning). Promote, restart and prune in one exec: a deploy's last step and a whole
+  // rollback cost one SSH channel a host. Each phase reports on its own line, with its duration from
+  // /proc/uptime (a shell builtin read: no process); the restart runs under its own timeout(1) and its
+  // output goes to stderr (the tail the engine reports), so it can never forge a result line.
+  activate: `
+now() { read -r up _ < /proc/uptime 2>/dev/null || up=0; echo "\${up%.*}\${up#*.}0"; }
+t0=$(now)
+cd "$2" || exit 3
+[ -f "releases/$3/.tugboat-complete" ] || { echo "release $3 is not complete on this host" >&2; exit 4; }
+old=$(readlink current 2>/dev/null || true)
+if [ "$old" != "releases/$3" ]; then
+  if [ -n "$old" ]; then ln -sfn "$old" ".previous.tmp$$" && mv -T ".previous.tmp$$" previous || exit 3; fi
+  ln -sfn "releases/$3" ".current.tmp$$" && mv -T ".current.tmp$$" current || exit 3
+fi
+t1=$(now)
+echo "promoted \${old##*/} $((t1 - t0))"
+if [ -n "$4" ]; then
+  (cd current && exec timeout -k 5 "$5" sh -c "$4" >&2); rc=$?
+  t2=$(now)
+  case $rc in
+    0) echo "restart ok $((t2 - t1))";;
+    124|137) echo "restart timeout $((t2 - t1))"; exit 0;;
+    *) echo "restart exit $rc $((t2 - t1))"; exit 0;;
+  esac
+fi
+[ "$6" -gt 0 ] 2>/dev/null || exit 0
+cd releases || exit 0
+cur=$3; prev=$(readlink ../previous 2>/dev/null || true); prev=\${prev##*/}
+rm -rf .tmp-* 2>/dev/null
+n=0
+for s in $(ls -1t); do
+  case $s in *[!0-9a-f]*) continue;; esac
+  n=$((n + 1))
+  [ "$n" -le "$6" ] && continue
+  [ "$s" = "$cur" ] && continue
+  [ "$s" = "$prev" ] && continue
+  rm -rf "$s" ../indexes/"$s" && git --git-dir=../cache.git update-ref -d "refs/tugboat/$s" 2>/dev/null; echo "pruned $s"
 done
 exit 0`,
 };
@@ -132,4 +209,60 @@ export function parseCensus(lines: readonly string[]): HostState {
     else if (key === "have" && a) haves.push(a);
   }
   return { current, previous, releases, haves };
+}
+
+/** What prepare says: the release was there already, or how it was made (warm: from the live release). */
+export interface PrepareReport {
+  readonly already: boolean;
+  readonly files: number;
+  readonly mode: "warm" | "full" | null;
+  /** Paths written or removed by a warm prepare. */
+  readonly changed: number;
+  /** Why a full checkout was made instead of a warm one (null when warm, or when there was nothing to build). */
+  readonly fallback: string | null;
+  readonly cacheReset: boolean;
+}
+
+export function parsePrepare(lines: readonly string[]): PrepareReport {
+  let already = false;
+  let files = 0;
+  let mode: PrepareReport["mode"] = null;
+  let changed = 0;
+  let fallback: string | null = null;
+  let cacheReset = false;
+  for (const line of lines) {
+    if (line === "state already") already = true;
+    else if (line === "cache reset") cacheReset = true;
+    else if (line.startsWith("fallback ")) fallback = line.slice("fallback ".length);
+    else if (line.startsWith("state prepared ")) {
+      const [n, m, c] = line.slice("state prepared ".length).split(" ");
+      files = Number(n);
+      mode = m === "warm" ? "warm" : "full";
+      changed = Number(c ?? 0);
+    }
+  }
+  return { already, files, mode, changed, fallback: already ? null : fallback, cacheReset };
+}
+
+/** What activate says: the release it replaced, and each phase's outcome with its duration (ms). */
+export interface ActivateReport {
+  readonly was: string | null;
+  readonly promoteMs: number;
+  readonly restart: { readonly outcome: "ok" | "timeout" | "exit"; readonly code: number; readonly ms: number } | null;
+  readonly pruned: readonly string[];
+}
+
+export function parseActivate(lines: readonly string[]): ActivateReport | null {
+  let promoted: { was: string | null; ms: number } | null = null;
+  let restart: ActivateReport["restart"] = null;
+  const pruned: string[] = [];
+  for (const line of lines) {
+    const [key, a, b, c] = line.split(" ");
+    if (key === "promoted") promoted = { was: a || null, ms: Number(b) || 0 };
+    else if (key === "restart" && a === "ok") restart = { outcome: "ok", code: 0, ms: Number(b) || 0 };
+    else if (key === "restart" && a === "timeout") restart = { outcome: "timeout", code: 124, ms: Number(b) || 0 };
+    else if (key === "restart" && a === "exit") restart = { outcome: "exit", code: Number(b), ms: Number(c) || 0 };
+    else if (key === "pruned" && a) pruned.push(a);
+  }
+  return promoted ? { was: promoted.was, promoteMs: promoted.ms, restart, pruned } : null;
 }

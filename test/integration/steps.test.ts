@@ -1,12 +1,12 @@
 // The host step scripts run for real (/bin/sh, git, coreutils) on directories standing for hosts.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalShell } from "../../src/fleet/local-shell.js";
 import type { Host } from "../../src/fleet/remote-shell.js";
-import { framed, parseCensus, stepCommand, type StepName } from "../../src/fleet/steps.js";
+import { framed, parseActivate, parseCensus, parsePrepare, stepCommand, type StepName } from "../../src/fleet/steps.js";
 
 const host: Host = { name: "web01", address: "local", port: 0, user: "me", groups: [] };
 const shell = new LocalShell();
@@ -58,7 +58,7 @@ describe("step scripts", () => {
     const b = git("rev-parse", "HEAD");
     let r = await run("prepare", [base, b, "1"], { stdin: bundle(b), noise: true });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.lines).toEqual(["state prepared 2"]);
+    expect(r.lines).toEqual(["fallback no live release", "state prepared 2 full 0"]);
     expect(r.stdout.startsWith("Welcome to web01")).toBe(true); // the noise was there, and ignored
     // umask 022 despite the login file's 077
     expect(statSync(join(base, "releases", b, "index.html")).mode & 0o777).toBe(0o644);
@@ -75,6 +75,7 @@ describe("step scripts", () => {
     expect(small.length).toBeLessThan(bundle(c).length);
     r = await run("prepare", [base, c, "1"], { stdin: small });
     expect(r.code, r.stderr).toBe(0);
+    expect(r.lines).toEqual(["state prepared 2 warm 1"]); // made from the live release: one path written
     r = await run("promote", [base, c]);
     expect(r.lines).toEqual([`was ${b}`]);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${c}`);
@@ -128,5 +129,147 @@ describe("step scripts", () => {
     expect(r.code).toBe(124); // timeout(1)'s "timed out"
     const ok = await run("restart", [base, "test -f .tugboat-revision && echo restarted"]);
     expect(ok.lines).toEqual(["restarted"]);
+  });
+
+  it("activate: promote, restart and prune in one exec, each phase reported", async () => {
+    const base = join(dir, "srv", "app4");
+    const shas: string[] = [];
+    for (const v of ["1", "2", "3"]) {
+      const sha = commit("h.txt", `${v}\n`);
+      shas.push(sha);
+      expect((await run("prepare", [base, sha, "1"], { stdin: bundle(sha) })).code).toBe(0);
+    }
+    const [a, b, c] = shas as [string, string, string];
+    let r = await run("activate", [base, a, "echo restarted from $(cat h.txt)", "5", "0"], { noise: true });
+    expect(r.code, r.stderr).toBe(0);
+    let report = parseActivate(r.lines!)!;
+    expect(report).toMatchObject({ was: null, restart: { outcome: "ok", code: 0 }, pruned: [] });
+    expect(r.errLines).toEqual(["restarted from 1"]); // the restart's output goes to stderr: it cannot forge a result line
+    r = await run("activate", [base, b, "echo oops; exit 3", "5", "0"]);
+    report = parseActivate(r.lines!)!;
+    expect(report).toMatchObject({ was: a, restart: { outcome: "exit", code: 3 } });
+    expect(r.errLines).toEqual(["oops"]);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`); // switched, even though the restart failed
+    // keep 1: prunes a (neither current c nor previous b), with its manifest
+    r = await run("activate", [base, c, "", "5", "1"]);
+    report = parseActivate(r.lines!)!;
+    expect(report).toMatchObject({ was: b, restart: null, pruned: [a] });
+    expect(readdirSync(join(base, "releases")).sort()).toEqual([b, c].sort());
+    expect(readdirSync(join(base, "indexes")).sort()).toEqual([b, c].sort());
+    // a hung restart is killed at its own deadline; the step itself ends normally and says so
+    const started = Date.now();
+    r = await run("activate", [base, b, "sleep 300 & sleep 300", "1", "0"]);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(parseActivate(r.lines!)!.restart).toMatchObject({ outcome: "timeout" });
+    // a release the host does not keep: exit 4, nothing switched
+    r = await run("activate", [base, a, "", "5", "0"]);
+    expect(r.code).toBe(4);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
+  });
+});
+
+describe("warm releases: made from the live one, sharing unchanged files", () => {
+  let wrepo: string;
+  const wgit = (...args: string[]) => execFileSync("git", ["-C", wrepo, ...args], { encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@x", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@x" } }).trim();
+  const wbundle = (sha: string) => {
+    wgit("update-ref", `refs/tugboat/staged/${sha}`, sha);
+    return execFileSync("git", ["-C", wrepo, "bundle", "create", "-", `refs/tugboat/staged/${sha}`], { stdio: ["ignore", "pipe", "pipe"] });
+  };
+  const files = (n: number) => Array.from({ length: n }, (_, i) => `dir${i % 7}/file${i}.txt`);
+  let v1: string;
+  let v2: string;
+
+  beforeAll(() => {
+    wrepo = join(dir, "wrepo");
+    execFileSync("git", ["init", "-q", "-b", "main", wrepo]);
+    for (const f of files(200)) {
+      mkdirSync(join(wrepo, f, ".."), { recursive: true });
+      writeFileSync(join(wrepo, f), `content of ${f}\n`);
+    }
+    writeFileSync(join(wrepo, "run.sh"), "#!/bin/sh\necho v1\n");
+    wgit("add", "-A");
+    wgit("commit", "-qm", "v1");
+    v1 = wgit("rev-parse", "HEAD");
+    // v2: one file changed, one removed, one added, one only made executable
+    writeFileSync(join(wrepo, "dir0/file0.txt"), "changed\n");
+    rmSync(join(wrepo, "dir1/file1.txt"));
+    writeFileSync(join(wrepo, "dir2/new.txt"), "new\n");
+    chmodSync(join(wrepo, "run.sh"), 0o755);
+    wgit("add", "-A");
+    wgit("commit", "-qm", "v2");
+    v2 = wgit("rev-parse", "HEAD");
+  });
+
+  /** Every file of a release against the revision: content and mode, nothing missing, nothing extra. */
+  const checkRelease = (rel: string, sha: string) => {
+    const listed = wgit("ls-tree", "-r", sha).split("\n").map((l) => {
+      const [meta, path] = l.split("\t") as [string, string];
+      return { mode: meta.split(" ")[0]!, path };
+    });
+    for (const { mode, path } of listed) {
+      expect(readFileSync(join(rel, path), "utf8"), path).toBe(wgit("show", `${sha}:${path}`) + "\n");
+      expect(statSync(join(rel, path)).mode & 0o777, path).toBe(mode === "100755" ? 0o755 : 0o644);
+    }
+    const onDisk = execFileSync("find", [".", "-type", "f", "!", "-name", ".tugboat-*"], { cwd: rel, encoding: "utf8" }).trim().split("\n");
+    expect(onDisk.length).toBe(listed.length);
+  };
+
+  async function deployV1(base: string) {
+    expect((await run("prepare", [base, v1, "1"], { stdin: wbundle(v1) })).code).toBe(0);
+    expect((await run("activate", [base, v1, "", "5", "0"])).code).toBe(0);
+  }
+
+  it("writes only what changed, shares the rest by hard link, and never changes the live release", async () => {
+    const base = join(dir, "srv", "warm1");
+    await deployV1(base);
+    const r1 = join(base, "releases", v1);
+    const before = new Map(execFileSync("find", [".", "-type", "f"], { cwd: r1, encoding: "utf8" }).trim().split("\n").map((p) => [p, readFileSync(join(r1, p), "utf8")]));
+    const modesBefore = new Map([...before.keys()].map((p) => [p, statSync(join(r1, p)).mode]));
+    const r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2), noise: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "warm", changed: 4, files: 201, fallback: null });
+    const r2 = join(base, "releases", v2);
+    checkRelease(r2, v2);
+    // the live release, byte for byte and mode for mode
+    for (const [p, text] of before) {
+      expect(readFileSync(join(r1, p), "utf8"), p).toBe(text);
+      expect(statSync(join(r1, p)).mode, p).toBe(modesBefore.get(p));
+    }
+    // changed files are new inodes; unchanged ones are shared
+    expect(statSync(join(r2, "dir0/file0.txt")).ino).not.toBe(statSync(join(r1, "dir0/file0.txt")).ino);
+    expect(statSync(join(r2, "run.sh")).ino).not.toBe(statSync(join(r1, "run.sh")).ino);
+    expect(statSync(join(r2, "dir3/file3.txt")).ino).toBe(statSync(join(r1, "dir3/file3.txt")).ino);
+    expect(existsSync(join(r1, "dir1/file1.txt"))).toBe(true);
+    expect(existsSync(join(r2, "dir1/file1.txt"))).toBe(false);
+  });
+
+  it("falls back to a full build, and says why, when the live release was damaged", async () => {
+    const base = join(dir, "srv", "warm2");
+    await deployV1(base);
+    unlinkSync(join(base, "releases", v1, "dir5/file5.txt")); // a file missing from the live release
+    const r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2) });
+    expect(r.code, r.stderr).toBe(0);
+    const report = parsePrepare(r.lines!);
+    expect(report.mode).toBe("full");
+    expect(report.fallback).toMatch(/differs from its revision|failed its check/);
+    checkRelease(join(base, "releases", v2), v2);
+  });
+
+  it("falls back when the live release's manifest is gone, and a damaged cache repository is an error the engine can reset", async () => {
+    const base = join(dir, "srv", "warm3");
+    await deployV1(base);
+    rmSync(join(base, "indexes", v1));
+    let r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2) });
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "full", fallback: `no manifest of the live release ${v1}` });
+    // corrupt the cache: every object gone
+    rmSync(join(base, "cache.git", "objects"), { recursive: true, force: true });
+    mkdirSync(join(base, "cache.git", "objects"));
+    rmSync(join(base, "releases", v2), { recursive: true });
+    r = await run("prepare", [base, v2, "0"]);
+    expect(r.code).toBe(4);
+    r = await run("prepare", [base, v2, "1", "reset"], { stdin: wbundle(v2) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parsePrepare(r.lines!)).toMatchObject({ cacheReset: true, mode: "full" });
+    checkRelease(join(base, "releases", v2), v2);
   });
 });
