@@ -1,12 +1,12 @@
 // The sync engine against a fleet of real OpenSSH servers (an sshd per host, each in its own mount
 // namespace with a private /srv): what an operator would check by hand on each host.
-import { chmodSync, existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KnownHosts } from "../../src/fleet/known-hosts.js";
 import { Ssh2Shell } from "../../src/fleet/ssh2-shell.js";
-import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { git, TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { startFleet, type Fleet } from "../servers/fleet.js";
 import { makeEngine } from "../support/engine.js";
 
@@ -167,4 +167,55 @@ describe("DeployEngine over SSH", () => {
     expect(existsSync(join(fleet.hosts[0]!.srv, "deployment/app/releases", result.to))).toBe(true);
     expect(t.journal.get(result.deploy.id)?.state).toBe("rolled-back");
   });
+
+  it("warm deploys write only the change: the new release matches the revision, the old one is untouched, a damaged one falls back", async () => {
+    const t = setup({}, ["web"]);
+    const base = (h: { srv: string }) => join(h.srv, "deployment/app");
+    const snapshot = (rel: string) => new Map(walk(rel).map((p) => { const st = statSync(join(rel, p)); return [p, { text: readFileSync(join(rel, p), "utf8"), mode: st.mode, ino: st.ino }]; }));
+    const old = live(fleet.hosts[0]!.srv);
+    const before = fleet.hosts.map((h) => snapshot(join(base(h), "releases", old)));
+    upstream.commit({ "src/f10.php": "<?php // warm\n", "src/f11.php": null, "src/new.php": "<?php // new\n" }, "a 3-file change");
+    const result = await t.engine.deploy({ app: "app", reason: "warm", nick: "alice" });
+    expect(result.state).toBe("succeeded");
+    expect(result.fallbacks).toEqual([]);
+    const prepares = t.journal.steps(result.deploy.id).filter((s) => s.step === "prepare");
+    // the live release was the rollback's, a few commits back: the paths changed since, of the whole tree
+    const changed = git(upstream.dir, "diff", "--name-only", old, result.to).split("\n").filter(Boolean).length;
+    expect(changed).toBeLessThan(6);
+    expect(prepares.map((s) => s.detail)).toEqual(fleet.hosts.map(() => `warm: ${changed} paths changed of 502 files`));
+    const wanted = snapshot(upstream.dir);
+    fleet.hosts.forEach((h, i) => {
+      const rel = join(base(h), "releases", result.to);
+      const got = snapshot(rel);
+      expect([...got.keys()].sort(), h.name).toEqual([...wanted.keys()].sort());
+      for (const [p, w] of wanted) {
+        expect(got.get(p)!.text, `${h.name} ${p}`).toBe(w.text);
+        expect(got.get(p)!.mode & 0o777, `${h.name} ${p}`).toBe(w.mode & 0o777);
+      }
+      // the previous release, byte for byte, mode for mode, inode for inode
+      expect(snapshot(join(base(h), "releases", old))).toEqual(before[i]);
+      expect(got.get("src/f10.php")!.ino).not.toBe(before[i]!.get("src/f10.php")!.ino);
+      expect(got.get("src/f12.php")!.ino).toBe(before[i]!.get("src/f12.php")!.ino);
+    });
+
+    // web03's live release loses a file: its next release is built in full, and the deploy says so
+    unlinkSync(join(base(fleet.hosts[2]!), "releases", result.to, "src/f20.php"));
+    upstream.commit({ "src/f30.php": "<?php // after damage\n" }, "another change");
+    const next = await t.engine.deploy({ app: "app", reason: "after damage", nick: "alice" });
+    expect(next.state).toBe("succeeded");
+    expect(next.fallbacks).toEqual([{ host: "web03", reason: expect.stringMatching(/differs from its revision|failed its check/) }]);
+    expect(next.summary).toMatch(/built in full: web03/);
+    const rel = join(base(fleet.hosts[2]!), "releases", next.to);
+    expect(readFileSync(join(rel, "src/f20.php"), "utf8")).toBe(readFileSync(join(upstream.dir, "src/f20.php"), "utf8"));
+    expect(readFileSync(join(rel, "src/f30.php"), "utf8")).toBe("<?php // after damage\n");
+  }, 150_000);
 });
+
+/** Every file under dir (relative paths), without tugboat's own markers. */
+function walk(dir: string, prefix = ""): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) => {
+    const p = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.name === ".git" || e.name.startsWith(".tugboat-")) return [];
+    return e.isDirectory() ? walk(dir, p) : [p];
+  });
+}
