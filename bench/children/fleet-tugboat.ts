@@ -2,7 +2,8 @@
 // Staging repository and DeployJournal in a temp dir, the production config schema) with Ssh2Shell,
 // for the fleet-deploy benchmark. It moves itself into the cpuacct cgroup named in argv so everything it
 // and its git subprocesses use is counted. Ops: "deploy" and "rollback", each with its own fresh
-// Ssh2Shell (no SSH connection kept from an earlier op, like the other controllers), reporting wall
+// Ssh2Shell (no SSH connection kept from an earlier op, like the other controllers) unless the op asks
+// to reuse the connections the previous one kept open (the bot's own path: it keeps them), reporting wall
 // time, CPU, peak RSS, bytes, and every host's step times from the journal.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -37,6 +38,10 @@ export interface TugboatOp {
   readonly concurrency: number;
   readonly maxHandshakes: number;
   readonly handshakeTimeoutMs: number;
+  /** Leave this op's SSH connections open for the next op (a running bot keeps them, like ControlPersist). */
+  readonly keepOpen?: boolean;
+  /** Use the connections the previous op left open (a rollback minutes after a deploy, in the bot). */
+  readonly reuse?: boolean;
 }
 
 export interface TugboatOpResult {
@@ -116,8 +121,14 @@ function engineFor(op: TugboatOp, shell: Ssh2Shell): DeployEngine {
   });
 }
 
+let kept: Ssh2Shell | null = null;
+
 async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatOpResult> {
-  const shell = new Ssh2Shell({
+  if (!op.reuse && kept) {
+    await kept.close();
+    kept = null;
+  }
+  const shell = kept ?? new Ssh2Shell({
     knownHosts,
     privateKey,
     agent: null,
@@ -149,7 +160,11 @@ async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatO
   const wallMs = performance.now() - t0;
   const cpu1 = procTimes();
   const after = status();
-  await shell.close();
+  if (op.keepOpen) kept = shell;
+  else {
+    await shell.close();
+    kept = null;
+  }
   const hostMs: Record<string, number> = {};
   const stepMs: Record<string, number[]> = {};
   for (const s of journal.steps(result.deploy.id)) {
@@ -189,6 +204,7 @@ serveParent(
     rollback: (arg) => run("rollback", arg as TugboatOp),
   },
   async () => {
+    await kept?.close();
     journal.close();
     rmSync(dir, { recursive: true, force: true });
   },

@@ -38,10 +38,25 @@ export class ShellArm {
     private readonly parallel: number,
   ) {}
 
-  async run(mode: "deploy" | "rollback", hosts: readonly FleetHost[], base: string, sha: string, timeoutMs: number): Promise<ArmRun> {
+  /** Where OpenSSH's master connections live while `connect`ed (a Unix socket path is at most 107 bytes). */
+  private get controlDir(): string {
+    return join(this.workDir, "cm");
+  }
+
+  /** Opens (untimed) or closes a master connection to every host; runs over them until closed. */
+  async masters(mode: "connect" | "disconnect", hosts: readonly FleetHost[]): Promise<void> {
+    mkdirSync(this.controlDir, { recursive: true });
+    const r = await this.run(mode, hosts, "/", "0", 120_000);
+    if (mode === "connect" && r.failedHosts.length) throw new Error(`shell connect failed on ${r.failedHosts.join(", ")}: ${r.command.stderr.slice(-400)}`);
+    this.multiplexed = mode === "connect";
+  }
+
+  private multiplexed = false;
+
+  async run(mode: "deploy" | "rollback" | "connect" | "disconnect", hosts: readonly FleetHost[], base: string, sha: string, timeoutMs: number): Promise<ArmRun> {
     const hostsFile = join(this.workDir, `shell-hosts-${hosts.length}.txt`);
     writeFileSync(hostsFile, `${hosts.map((h) => h.address).join("\n")}\n`);
-    const env = { ...process.env, REPO: this.repo, SSH_KEY: this.id.privateKeyPath, KNOWN_HOSTS: this.id.knownHostsPath, SSH_PORT: String(this.id.port), SSH_USER: this.id.user, PARALLEL: String(this.parallel), RESTART: "true" };
+    const env = { ...process.env, REPO: this.repo, SSH_KEY: this.id.privateKeyPath, KNOWN_HOSTS: this.id.knownHostsPath, SSH_PORT: String(this.id.port), SSH_USER: this.id.user, PARALLEL: String(this.parallel), RESTART: "true", ...(this.multiplexed || mode === "connect" || mode === "disconnect" ? { CONTROL_DIR: this.controlDir } : {}) };
     const command = await runInGroup(this.group, ["/bin/bash", SHELL_SCRIPT, mode, hostsFile, base, sha], { env, timeoutMs });
     const byAddress = new Map(hosts.map((h) => [h.address, h.name]));
     const hostMs: Record<string, number> = {};

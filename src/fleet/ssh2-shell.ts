@@ -100,7 +100,26 @@ export class Ssh2Shell implements RemoteShell {
     return new HostFailure(host.name, "unreachable", `${where}: ${err.message}`);
   }
 
+  /**
+   * Runs the command over the host's open connection, or a new one. A connection kept from earlier
+   * (the warm path that makes a rollback one channel a host) may have died since without keepalive
+   * noticing yet (the host rebooted, say): when it cannot even open a channel, it is dropped and the
+   * command goes over a fresh connection, once. A command that started is never run twice.
+   */
   async exec(host: Host, req: ExecRequest): Promise<ExecResult> {
+    const reused = this.connections.has(this.key(host));
+    try {
+      return await this.execOnce(host, req);
+    } catch (e) {
+      if (!reused || !(e instanceof NotStarted) || req.signal?.aborted) throw e instanceof NotStarted ? e.failure : e;
+      this.drop(host);
+      return this.execOnce(host, req).catch((e2: unknown) => {
+        throw e2 instanceof NotStarted ? e2.failure : e2;
+      });
+    }
+  }
+
+  private async execOnce(host: Host, req: ExecRequest): Promise<ExecResult> {
     const client = await this.connect(host);
     return new Promise<ExecResult>((resolve, reject) => {
       let stdout = "";
@@ -126,11 +145,12 @@ export class Ssh2Shell implements RemoteShell {
         channel?.close();
         finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));
       };
-      const onDrop = () => finish(() => reject(new HostFailure(host.name, "protocol", "the connection dropped while the command ran")));
+      const onDrop = () =>
+        finish(() => reject(channel ? new HostFailure(host.name, "protocol", "the connection dropped while the command ran") : new NotStarted(new HostFailure(host.name, "protocol", "the connection dropped before the command started"))));
       req.signal?.addEventListener("abort", onAbort, { once: true });
       client.once("close", onDrop);
       client.exec(req.command, (err, stream) => {
-        if (err) return finish(() => reject(new HostFailure(host.name, "protocol", `could not start the command: ${err.message}`)));
+        if (err) return finish(() => reject(new NotStarted(new HostFailure(host.name, "protocol", `could not start the command: ${err.message}`))));
         channel = stream;
         stream.on("data", (d: Buffer) => {
           if (stdout.length < STDOUT_LIMIT) stdout += d.toString("utf8");
@@ -167,5 +187,12 @@ export class Ssh2Shell implements RemoteShell {
     }
     if (host) this.connections.delete(this.key(host));
     else this.connections.clear();
+  }
+}
+
+/** A command that never reached the host (no channel opened): safe to try again on a new connection. */
+class NotStarted extends Error {
+  constructor(readonly failure: HostFailure) {
+    super(failure.message);
   }
 }
