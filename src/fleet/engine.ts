@@ -396,28 +396,28 @@ export class DeployEngine {
    */
   private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<{ switched: boolean; problem: HostProblem | null }> {
     const t = app.timeouts;
-    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(t.restartSec), String(keep)], {
-      timeoutSec: 2 * t.promoteSec + t.restartSec + 10,
-      signal,
-      record: false,
-    });
-    const report = r.ok ? parseActivate(r.lines) : null;
+    const timeoutSec = t.promoteSec + (app.restart ? t.restartSec : 0);
+    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: timeoutSec + (keep > 0 ? t.promoteSec : 0), signal, record: false });
+    const lines = r.ok ? r.lines : (r.lines ?? null);
+    const report = lines ? parseActivate(lines) : null;
+    const tail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
     if (!report) {
       const problem: HostProblem = r.ok
         ? { host: host.name, kind: "failed", step: "promote", message: "promote printed no result" }
         : { ...r.problem, step: r.problem.step === "activate" ? "promote" : r.problem.step, message: r.problem.message.replace(/^activate/, "promote") };
       d.record(host.name, "promote", { ok: false, ms: r.ms, problem });
+      // A host that timed out or dropped mid-step may have switched: a rollback of switched hosts includes it.
       return { switched: problem.kind === "timeout" || problem.kind === "protocol", problem };
     }
     d.record(host.name, "promote", { ok: true, lines: [], ms: report.promoteMs }, report.was ? `was ${report.was.slice(0, 10)}` : null);
-    if (!report.restart) return { switched: true, problem: null };
-    const tail = (r.ok && r.stderrTail) || "";
-    const { outcome, code, ms } = report.restart;
+    if (!app.restart) return { switched: true, problem: null };
+    const restart = report.restart;
     const problem: HostProblem | null =
-      outcome === "ok" ? null
-      : outcome === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out after ${t.restartSec}s (killed on the host)`, exitCode: code, stderrTail: tail }
-      : { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: code, stderrTail: tail };
-    d.record(host.name, "restart", problem ? { ok: false, ms, problem } : { ok: true, lines: [], ms });
+      restart?.outcome === "ok" ? null
+      : restart ? { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${restart.code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: restart.code, stderrTail: tail }
+      : !r.ok && r.problem.kind === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out after ${t.restartSec}s (killed on the host)`, exitCode: r.problem.exitCode ?? 124, stderrTail: tail }
+      : { ...(r.ok ? { host: host.name, kind: "failed" as const, message: "restart printed no result" } : r.problem), step: "restart" };
+    d.record(host.name, "restart", problem ? { ok: false, ms: r.ms - report.promoteMs, problem } : { ok: true, lines: [], ms: restart!.ms });
     return { switched: true, problem };
   }
 }

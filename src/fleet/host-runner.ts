@@ -8,7 +8,7 @@ import { framed, stepCommand, type StepName } from "./steps.js";
 
 export type StepResult =
   | { readonly ok: true; readonly lines: string[]; readonly ms: number; readonly stderrTail?: string }
-  | { readonly ok: false; readonly problem: HostProblem; readonly ms: number };
+  | { readonly ok: false; readonly problem: HostProblem; readonly ms: number; readonly lines?: string[] | null };
 
 export interface StepRunnerDeps {
   readonly shell: RemoteShell;
@@ -42,7 +42,7 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
     const errLines = framed(r.stderr, nonce) ?? r.stderr.split("\n").filter(Boolean);
     const stderrTail = errLines.slice(-TAIL_LINES).join("\n");
     if (r.code === 0 && lines !== null) result = { ok: true, lines, ms, stderrTail };
-    else if (r.code === 124 || r.code === 137) result = { ok: false, ms, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
+    else if (r.code === 124 || r.code === 137) result = { ok: false, ms, lines, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
     else if (lines === null) result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} did not start: the host's shell failed (exit code ${r.code})`, exitCode: r.code, stderrTail } };
     else result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} failed with exit code ${r.code}${stderrTail ? `: ${errLines.at(-1)}` : ""}`, exitCode: r.code, stderrTail } };
   } catch (e) {

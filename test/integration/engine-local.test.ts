@@ -57,7 +57,7 @@ describe("DeployEngine on local hosts", () => {
     expect(result.state).toBe("succeeded");
     expect(result.from).toBe(before);
     expect(current("web05")).toBe(result.to);
-    expect(readlinkSync(join(dir, "fleet", "web05", "srv/app/previous"))).toBe(`releases/${before}`);
+    expect(readFileSync(join(dir, "fleet", "web05", "srv/app/.tugboat-previous"), "utf8").trim()).toBe(before);
     expect(readFileSync(join(dir, "fleet", "web05", "srv/app/current/src/file1.txt"), "utf8")).toBe("changed\n");
     // 10 hosts x a ~1 KB bundle, against ~300 files on the first deploy
     expect(result.bytesSent).toBeLessThan(10 * 2048);
@@ -67,7 +67,7 @@ describe("DeployEngine on local hosts", () => {
   it("rolls back in seconds to the previous release on every host", async () => {
     const t = setup();
     const live = current("web01");
-    const previous = readlinkSync(join(dir, "fleet", "web01", "srv/app/previous")).replace("releases/", "");
+    const previous = readFileSync(join(dir, "fleet", "web01", "srv/app/.tugboat-previous"), "utf8").trim();
     const started = Date.now();
     const result = await t.engine.rollback({ app: "app", reason: "bad change", nick: "bob" });
     expect(Date.now() - started).toBeLessThan(5000);

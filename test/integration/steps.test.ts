@@ -66,8 +66,8 @@ describe("step scripts", () => {
     expect(statSync(join(base, "releases", b)).mode & 0o777).toBe(0o755);
     expect(readFileSync(join(base, "releases", b, ".tugboat-revision"), "utf8")).toBe(`${b}\n`);
 
-    r = await run("promote", [base, b], { noise: true });
-    expect(r.lines).toEqual(["was "]);
+    r = await run("activate", [base, b, "", "0"], { noise: true });
+    expect(parseActivate(r.lines!)).toMatchObject({ was: null, restart: null });
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
 
     const c = commit("index.html", "v2\n");
@@ -76,10 +76,10 @@ describe("step scripts", () => {
     r = await run("prepare", [base, c, "1"], { stdin: small });
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines).toEqual(["state prepared 2 warm 1"]); // made from the live release: one path written
-    r = await run("promote", [base, c]);
-    expect(r.lines).toEqual([`was ${b}`]);
+    r = await run("activate", [base, c, "", "0"]);
+    expect(parseActivate(r.lines!)?.was).toBe(b);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${c}`);
-    expect(readlinkSync(join(base, "previous"))).toBe(`releases/${b}`);
+    expect(readFileSync(join(base, ".tugboat-previous"), "utf8")).toBe(`${b}\n`);
 
     r = await run("census", [base]);
     const state = parseCensus(r.lines!);
@@ -89,18 +89,17 @@ describe("step scripts", () => {
 
     // preparing what is there already is a no-op; promoting back is the rollback
     expect((await run("prepare", [base, b, "0"])).lines).toEqual(["state already"]);
-    expect((await run("promote", [base, b])).lines).toEqual([`was ${c}`]);
-    await run("promote", [base, c]);
+    expect(parseActivate((await run("activate", [base, b, "", "0"])).lines!)?.was).toBe(c);
+    await run("activate", [base, c, "", "0"]);
 
     // prune keeps 1 but never current or previous
     const d = commit("other.txt", "x\n");
     await run("prepare", [base, d, "1"], { stdin: bundle(d, c) });
-    await run("promote", [base, d]);
-    r = await run("prune", [base, "1"]);
+    r = await run("activate", [base, d, "", "1"]);
     expect(r.code).toBe(0);
     const left = parseCensus((await run("census", [base])).lines!).releases.map((x) => x.sha).sort();
     expect(left).toEqual([c, d].sort());
-    expect(r.lines).toEqual([`pruned ${b}`]);
+    expect(parseActivate(r.lines!)?.pruned).toEqual([b]);
     expect(a).not.toBe(b);
   });
 
@@ -108,7 +107,7 @@ describe("step scripts", () => {
     const base = join(dir, "srv", "app2");
     const sha = commit("f.txt", "1\n");
     mkdirSync(join(base, "releases", sha), { recursive: true }); // a crashed prepare's leftover
-    let r = await run("promote", [base, sha]);
+    let r = await run("activate", [base, sha, "", "0"]);
     expect(r.code).toBe(4);
     expect(r.errLines).toEqual([`release ${sha} is not complete on this host`]);
     expect(existsSync(join(base, "current"))).toBe(false);
@@ -122,13 +121,13 @@ describe("step scripts", () => {
     const base = join(dir, "srv", "app3");
     const sha = commit("g.txt", "1\n");
     await run("prepare", [base, sha, "1"], { stdin: bundle(sha) });
-    await run("promote", [base, sha]);
     const started = Date.now();
-    const r = await run("restart", [base, "sleep 300 & sleep 300; echo never"], { timeoutSec: 1 });
+    // the whole step's deadline (timeout(1) around the script) also holds, whatever the restart's own is
+    const r = await run("activate", [base, sha, "sleep 300 & sleep 300; echo never", "0"], { timeoutSec: 1 });
     expect(Date.now() - started).toBeLessThan(4000);
     expect(r.code).toBe(124); // timeout(1)'s "timed out"
-    const ok = await run("restart", [base, "test -f .tugboat-revision && echo restarted"]);
-    expect(ok.lines).toEqual(["restarted"]);
+    const ok = await run("activate", [base, sha, "test -f .tugboat-revision && echo restarted", "0"]);
+    expect(ok.errLines).toEqual(["restarted"]);
   });
 
   it("activate: promote, restart and prune in one exec, each phase reported", async () => {
@@ -140,29 +139,30 @@ describe("step scripts", () => {
       expect((await run("prepare", [base, sha, "1"], { stdin: bundle(sha) })).code).toBe(0);
     }
     const [a, b, c] = shas as [string, string, string];
-    let r = await run("activate", [base, a, "echo restarted from $(cat h.txt)", "5", "0"], { noise: true });
+    let r = await run("activate", [base, a, "echo restarted from $(cat h.txt)", "0"], { noise: true });
     expect(r.code, r.stderr).toBe(0);
     let report = parseActivate(r.lines!)!;
     expect(report).toMatchObject({ was: null, restart: { outcome: "ok", code: 0 }, pruned: [] });
     expect(r.errLines).toEqual(["restarted from 1"]); // the restart's output goes to stderr: it cannot forge a result line
-    r = await run("activate", [base, b, "echo oops; exit 3", "5", "0"]);
+    r = await run("activate", [base, b, "echo oops; exit 3", "0"]);
     report = parseActivate(r.lines!)!;
     expect(report).toMatchObject({ was: a, restart: { outcome: "exit", code: 3 } });
     expect(r.errLines).toEqual(["oops"]);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`); // switched, even though the restart failed
     // keep 1: prunes a (neither current c nor previous b), with its manifest
-    r = await run("activate", [base, c, "", "5", "1"]);
+    r = await run("activate", [base, c, "", "1"]);
     report = parseActivate(r.lines!)!;
     expect(report).toMatchObject({ was: b, restart: null, pruned: [a] });
     expect(readdirSync(join(base, "releases")).sort()).toEqual([b, c].sort());
     expect(readdirSync(join(base, "indexes")).sort()).toEqual([b, c].sort());
-    // a hung restart is killed at its own deadline; the step itself ends normally and says so
+    // a hung restart is killed at the step's deadline: the lines so far say the switch was done
     const started = Date.now();
-    r = await run("activate", [base, b, "sleep 300 & sleep 300", "1", "0"]);
-    expect(Date.now() - started).toBeLessThan(8000);
-    expect(parseActivate(r.lines!)!.restart).toMatchObject({ outcome: "timeout" });
+    r = await run("activate", [base, b, "sleep 300 & sleep 300", "0"], { timeoutSec: 1 });
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(r.code).toBe(124);
+    expect(parseActivate(r.lines!)).toMatchObject({ was: c, restart: null });
     // a release the host does not keep: exit 4, nothing switched
-    r = await run("activate", [base, a, "", "5", "0"]);
+    r = await run("activate", [base, a, "", "0"]);
     expect(r.code).toBe(4);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
   });
@@ -216,7 +216,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
 
   async function deployV1(base: string) {
     expect((await run("prepare", [base, v1, "1"], { stdin: wbundle(v1) })).code).toBe(0);
-    expect((await run("activate", [base, v1, "", "5", "0"])).code).toBe(0);
+    expect((await run("activate", [base, v1, "", "0"])).code).toBe(0);
   }
 
   it("writes only what changed, shares the rest by hard link, and never changes the live release", async () => {
