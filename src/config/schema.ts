@@ -177,7 +177,8 @@ const AppSchema = z.strictObject({
   timeouts: z
     .strictObject({
       prepareSec: z.number().int().min(1).default(300),
-      promoteSec: z.number().int().min(1).default(30),
+      /** The switch (and pruning); it runs in one step with the restart: a hung restart is killed at promoteSec + restartSec. */
+      promoteSec: z.number().int().min(1).default(10),
       restartSec: z.number().int().min(1).default(120),
       censusSec: z.number().int().min(1).default(20),
       gitSec: z.number().int().min(1).default(120),

@@ -415,7 +415,7 @@ export class DeployEngine {
     const problem: HostProblem | null =
       restart?.outcome === "ok" ? null
       : restart ? { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${restart.code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: restart.code, stderrTail: tail }
-      : !r.ok && r.problem.kind === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out after ${t.restartSec}s (killed on the host)`, exitCode: r.problem.exitCode ?? 124, stderrTail: tail }
+      : !r.ok && r.problem.kind === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out: the switch and restart took over ${timeoutSec}s (killed on the host)`, exitCode: r.problem.exitCode ?? 124, stderrTail: tail }
       : { ...(r.ok ? { host: host.name, kind: "failed" as const, message: "restart printed no result" } : r.problem), step: "restart" };
     d.record(host.name, "restart", problem ? { ok: false, ms: r.ms - report.promoteMs, problem } : { ok: true, lines: [], ms: restart!.ms });
     return { switched: true, problem };

@@ -47,7 +47,7 @@ function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
     shell,
     config: {
       fleet: { transport: "ssh", ssh: { user: fleet.user }, hosts },
-      apps: { app: { repo: upstream.dir, deployPath: "/srv/deployment/app", targets, canaries: ["web01", "web02"], batchSize: "50%", failureBudget: "10%", timeouts: { restartSec: 2, promoteSec: 10, prepareSec: 60, censusSec: 10 }, ...app } },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/deployment/app", targets, canaries: ["web01", "web02"], batchSize: "50%", failureBudget: "10%", timeouts: { restartSec: 2, promoteSec: 4, prepareSec: 60, censusSec: 10 }, ...app } },
     },
   });
 }
@@ -111,7 +111,7 @@ describe("DeployEngine over SSH", () => {
     for (const h of fleet.hosts) expect(live(h.srv)).toBe(result.to);
     expect(result.summary).toMatch(/restart timed out: hanging/);
     expect(result.summary).toMatch(/host key refused: wrongkey/);
-  });
+  }, 60_000);
 
   it("rolls back 20 hosts in seconds, and reports a host that lacks the release", async () => {
     const t = setup({}, ["web"]);
