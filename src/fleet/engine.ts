@@ -426,7 +426,7 @@ export class DeployEngine {
 const NO_LIVE_RELEASE = "no live release";
 
 function describePrepare(r: PrepareReport, rebuilt: string | null): string {
-  const how = r.already ? "already there" : r.mode === "warm" ? `warm: ${r.changed} paths changed of ${r.files} files` : `full: ${r.files} files${r.fallback ? ` (${r.fallback})` : ""}`;
+  const how = r.already ? "already there" : r.mode === "warm" ? `warm: ${r.changed} files written or removed, the rest shared with the live release` : `full checkout${r.fallback ? ` (${r.fallback})` : ""}`;
   return rebuilt ? `${how}; cache repository rebuilt (${rebuilt})` : how;
 }
 

@@ -15,19 +15,23 @@ const FRAME = `printf '%s begin\\n' "$1"; printf '%s begin\\n' "$1" >&2; set -u`
  */
 const HYGIENE = "export PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C; unset CDPATH ENV BASH_ENV POSIXLY_CORRECT LD_PRELOAD LD_LIBRARY_PATH GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_NAMESPACE GIT_COMMON_DIR";
 /** Steps that start few processes and need neither git's configuration nor a pristine environment. */
-const LIGHT: ReadonlySet<StepName> = new Set(["activate"]);
+const LIGHT: ReadonlySet<StepName> = new Set(["census", "activate"]);
 
 const SCRIPTS: Record<StepName, string> = {
-  // $2 base
+  // $2 base. Shell builtins only (it runs on every host before every deploy): the live release by
+  // cd -P, the revisions the cache holds from its refs/tugboat/ refs, loose or packed.
   census: `
 cd "$2" 2>/dev/null || { echo "nobase"; exit 0; }
-cur=$(readlink current 2>/dev/null || true); echo "current \${cur##*/}"
+cur=""; if cd -P current 2>/dev/null; then cur=\${PWD##*/}; cd "$2" || exit 3; fi; echo "current $cur"
 prev=""; [ -f .tugboat-previous ] && read -r prev < .tugboat-previous; echo "previous $prev"
 for d in releases/*/; do
   [ -d "$d" ] || continue; s=\${d%/}; s=\${s##*/}
   if [ -f "$d.tugboat-complete" ]; then echo "release $s complete"; else echo "release $s incomplete"; fi
 done
-[ -d cache.git ] && git --git-dir=cache.git for-each-ref --format='have %(objectname)' refs/tugboat/ 2>/dev/null
+for r in cache.git/refs/tugboat/*; do [ -f "$r" ] && echo "have \${r##*/}"; done
+if [ -f cache.git/packed-refs ]; then
+  while read -r sha ref; do case $ref in refs/tugboat/*) echo "have $sha";; esac; done < cache.git/packed-refs
+fi
 exit 0`,
   // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo.
   // A release is made from the live one when it can (warm): a hard-linked copy of it, then git's
@@ -36,43 +40,39 @@ exit 0`,
   // or when the warm copy fails its check, a full checkout (cold), and the reason is printed.
   // Either way the release is verified against the revision before it is marked complete: its index
   // (the manifest, kept in indexes/SHA) must hash to the revision's tree, every file must match it
-  // (stat, re-hashed where stat differs), and no file may be missing or extra.
+  // (stat, re-hashed where stat differs: update-index --refresh), and no file may be extra.
   prepare: `
 base=$2; sha=$3; git="git --git-dir=$base/cache.git -c core.trustctime=false"
 if [ "\${5:-}" = reset ] && [ -d "$base/cache.git" ]; then rm -rf "$base/cache.git" || exit 3; echo "cache reset"; fi
-mkdir -p "$base/releases" "$base/indexes" || exit 3
+[ -d "$base/indexes" ] || mkdir -p "$base/releases" "$base/indexes" || exit 3
 [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git" || exit 3
 if [ "$4" = 1 ]; then
   b="$base/cache.git/incoming-$$.bundle"
   cat > "$b" || exit 3
   $git fetch -q "$b" "+$sha:refs/tugboat/$sha" || { rm -f "$b"; echo "could not read the bundle" >&2; exit 4; }
   rm -f "$b"
+else
+  $git update-ref "refs/tugboat/$sha" "$sha" 2>/dev/null || { echo "revision $sha is not in the cache" >&2; exit 4; }
 fi
-$git cat-file -e "$sha^{commit}" 2>/dev/null || { echo "revision $sha is not in the cache" >&2; exit 4; }
-$git update-ref "refs/tugboat/$sha" "$sha" || exit 3
-tree=$($git rev-parse "$sha^{tree}") || exit 5
+tree=$($git rev-parse -q --verify "$sha^{tree}") || { echo "revision $sha is not in the cache" >&2; exit 4; }
 rel="$base/releases/$sha"
 if [ -f "$rel/.tugboat-complete" ]; then echo "state already"; exit 0; fi
 tmp="$base/releases/.tmp-$sha-$$"; idx="$tmp.index"
 verify() {
-  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" update-index -q --refresh >/dev/null 2>&1 || { why="files differ from the revision"; return 1; }
-  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" diff-files --quiet 2>/dev/null || { why="files differ from the revision"; return 1; }
+  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" update-index --refresh >/dev/null 2>&1 || { why="files missing or differing from the revision"; return 1; }
   [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
-  want=$(GIT_INDEX_FILE="$idx" $git ls-files | wc -l)
-  have=$(cd "$tmp" && find . \\( -type f -o -type l \\) | wc -l)
-  [ "$want" -eq "$have" ] || { why="$have files where the revision has $want"; return 1; }
+  extra=$(GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" ls-files -o --exclude='.tugboat-*' 2>&1) && [ -z "$extra" ] || { why="files the revision does not have"; return 1; }
 }
 rm -rf "$tmp" "$idx"
 mode=""; why=""
-prev=$(readlink "$base/current" 2>/dev/null || true); prev=\${prev##*/}
+prev=""; if cd -P "$base/current" 2>/dev/null; then prev=\${PWD##*/}; fi; cd "$base" || exit 3
 if [ -z "$prev" ]; then why="no live release"
-elif [ ! -f "$base/releases/$prev/.tugboat-complete" ]; then why="the live release $prev is missing or incomplete"
-elif [ ! -f "$base/indexes/$prev" ]; then why="no manifest of the live release $prev"
-elif ! $git cat-file -e "$prev^{commit}" 2>/dev/null; then why="the live release $prev is not in the cache"
-elif ! cp -al "$base/releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
+elif [ ! -f "releases/$prev/.tugboat-complete" ]; then why="the live release $prev is missing or incomplete"
+elif [ ! -f "indexes/$prev" ]; then why="no manifest of the live release $prev"
+elif ! cp -al "releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
 else
   rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision"
-  if ! cp "$base/indexes/$prev" "$idx"; then why="could not copy the manifest of $prev"
+  if ! cp "indexes/$prev" "$idx"; then why="could not copy the manifest of $prev"
   elif ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
   elif verify; then mode=warm
   else why="the warm copy failed its check: $why"
@@ -87,13 +87,13 @@ if [ -z "$mode" ]; then
   mode=full
 fi
 changed=0
-[ "$mode" = warm ] && changed=$($git diff-tree -r --no-commit-id --name-only "$prev" "$sha" | wc -l)
+if [ "$mode" = warm ]; then set -- $($git diff-tree -r --shortstat "$prev" "$sha"); changed=\${1:-0}; fi
 printf '%s\\n' "$sha" > "$tmp/.tugboat-revision" || exit 3
-mv "$idx" "$base/indexes/$sha" || exit 3
-rm -rf "$rel"
+mv "$idx" "indexes/$sha" || exit 3
+[ ! -e "$rel" ] || rm -rf "$rel"
 mv "$tmp" "$rel" || exit 3
 : > "$rel/.tugboat-complete" || exit 3
-echo "state prepared $want $mode $changed"`,
+echo "state prepared $mode $changed"`,
   // $2 base, $3 sha, $4 restart command ("" for none), $5 releases to keep ("0": no pruning). Promote
   // (a temporary link renamed over current: atomic), restart, and prune (never the live or the previous
   // release) in one exec: a deploy's last step and a whole rollback cost one SSH channel a host. It runs
@@ -193,9 +193,8 @@ export function parseCensus(lines: readonly string[]): HostState {
 /** What prepare says: the release was there already, or how it was made (warm: from the live release). */
 export interface PrepareReport {
   readonly already: boolean;
-  readonly files: number;
   readonly mode: "warm" | "full" | null;
-  /** Paths written or removed by a warm prepare. */
+  /** Files written or removed by a warm prepare (git's --shortstat count). */
   readonly changed: number;
   /** Why a full checkout was made instead of a warm one (null when warm, or when there was nothing to build). */
   readonly fallback: string | null;
@@ -204,7 +203,6 @@ export interface PrepareReport {
 
 export function parsePrepare(lines: readonly string[]): PrepareReport {
   let already = false;
-  let files = 0;
   let mode: PrepareReport["mode"] = null;
   let changed = 0;
   let fallback: string | null = null;
@@ -214,13 +212,12 @@ export function parsePrepare(lines: readonly string[]): PrepareReport {
     else if (line === "cache reset") cacheReset = true;
     else if (line.startsWith("fallback ")) fallback = line.slice("fallback ".length);
     else if (line.startsWith("state prepared ")) {
-      const [n, m, c] = line.slice("state prepared ".length).split(" ");
-      files = Number(n);
+      const [m, c] = line.slice("state prepared ".length).split(" ");
       mode = m === "warm" ? "warm" : "full";
       changed = Number(c ?? 0);
     }
   }
-  return { already, files, mode, changed, fallback: already ? null : fallback, cacheReset };
+  return { already, mode, changed, fallback: already ? null : fallback, cacheReset };
 }
 
 /** What activate says: the release it replaced, and each phase's outcome with its duration (ms). */
