@@ -211,6 +211,45 @@ describe("DeployEngine over SSH", () => {
   }, 150_000);
 });
 
+describe("Ssh2Shell's kept connections", () => {
+  it("runs a command over a fresh connection when the kept one died unnoticed, and never runs a started command twice", async () => {
+    const web01 = fleet.hosts[0]!;
+    const host = { name: web01.name, address: web01.address, port: web01.port, user: fleet.user, groups: [] };
+    expect((await shell.exec(host, { command: "echo one", timeoutMs: 5000 })).stdout).toBe("one\n");
+    // The host drops the connection (its sshd session dies), and the next command is sent at once,
+    // before the client can have seen the connection close.
+    const sessions = sshdSessions(Number(readFileSync(join(fleet.dir, "run", `${web01.name}.pid`), "utf8")));
+    expect(sessions.length).toBeGreaterThan(0);
+    for (const pid of sessions) process.kill(pid, "SIGKILL");
+    const r = await shell.exec(host, { command: "echo two", timeoutMs: 5000 });
+    expect(r).toMatchObject({ code: 0, stdout: "two\n" });
+    // A command that had started when the connection died is reported, not run again.
+    const running = shell.exec(host, { command: "echo started >> /srv/deployment/ran-once; sleep 30", timeoutMs: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    for (const pid of sshdSessions(Number(readFileSync(join(fleet.dir, "run", `${web01.name}.pid`), "utf8")))) process.kill(pid, "SIGKILL");
+    await expect(running).rejects.toMatchObject({ kind: "protocol" });
+    expect(readFileSync(join(web01.srv, "deployment/ran-once"), "utf8")).toBe("started\n");
+  });
+});
+
+/** The sshd processes serving connections under a host's namespace (not its listener). */
+function sshdSessions(root: number): number[] {
+  const found: number[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      for (const t of readdirSync(`/proc/${pid}/task`)) stack.push(...readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(" ").filter(Boolean).map(Number));
+    } catch {
+      continue;
+    }
+    if (cmdline.startsWith("sshd: ") && !cmdline.includes("[listener]")) found.push(pid);
+  }
+  return found;
+}
+
 /** Every file under dir (relative paths), without tugboat's own markers. */
 function walk(dir: string, prefix = ""): string[] {
   return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) => {
