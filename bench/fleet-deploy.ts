@@ -277,6 +277,7 @@ export async function run(): Promise<void> {
         : { tarpit: estimate("tugboat", "warm+tarpit", n), ansible: estimate("ansible", "warm", n) + estimate("ansible", "rollback", n), shellCold: estimate("shell", "cold", n) };
       const chosen = new Set<string>();
       for (const [name, est] of Object.entries(options)) {
+        if (name.startsWith("ansible") && !TOOLS.has("ansible")) continue;
         if (FULL || est <= left) {
           chosen.add(name);
           left -= est;
