@@ -5,7 +5,7 @@ import { GATE_HOST } from "../fleet/events.js";
 import type { DeployRecord, StepRecord } from "../fleet/journal.js";
 import { FleetGrid, type GridApp } from "./fleet-grid.js";
 import { escapeHtml } from "./linkify.js";
-import { DETAIL_PANEL, GRID_SCRIPT, gridPatch, sectionsHtml, STATE_KEY, type GridPatch } from "./fleet-view.js";
+import { DETAIL_PANEL, GRID_SCRIPT, gridPatch, scriptJson, sectionsHtml, STATE_KEY, type GridPatch } from "./fleet-view.js";
 
 export type ReplayFrame = GridPatch & { readonly at: string };
 
@@ -45,8 +45,7 @@ export function replayFrames(deploy: DeployRecord, steps: readonly StepRecord[],
 export function replayHtml(deploy: DeployRecord, steps: readonly StepRecord[], app: GridApp, shipped: ReadonlyMap<string, string>, now: number): string {
   const { grid, frames } = replayFrames(deploy, steps, app, shipped, now);
   const last = frames.length - 1;
-  // JSON inside <script>: "<" is escaped so no value can close the element.
-  const json = JSON.stringify(frames).replace(/</g, "\\u003c");
+  const json = scriptJson(frames);
   return `${STATE_KEY}
 <div class="replay"><button type="button" id="replay-play">Play</button><input type="range" id="replay-pos" min="0" max="${last}" value="${last}" aria-label="Replay position"><time id="replay-at">${escapeHtml(frames[last]!.at)}</time></div>
 <div id="fleet" data-frame="${last}">${sectionsHtml(grid, grid.sections, now, false)}</div>

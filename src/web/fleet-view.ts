@@ -32,7 +32,7 @@ export function cellPatch(c: Cell, legend: readonly LegendEntry[]): CellPatch {
 }
 
 function cellHtml(p: CellPatch): string {
-  return `<i class="c s-${p.s} r${p.c}" data-k="${e(p.k)}" title="${e(p.t)}">${e(p.l)}</i>`;
+  return `<i class="c s-${p.s} r${p.c}" data-k="${e(p.k)}">${e(p.l)}</i>`;
 }
 
 function age(iso: string, now: number): string {
@@ -77,22 +77,37 @@ export function gridPatch(grid: FleetGrid, keys: Iterable<string>, apps: Iterabl
   return { cells, html };
 }
 
+/**
+ * The apps' sections of cells. The hover texts go in one JSON element rather than 1,000 title
+ * attributes: a smaller DOM that parses and lays out faster, and a hover panel that shows error tails.
+ */
 export function sectionsHtml(grid: FleetGrid, sections: readonly Section[], now: number, withLine = true): string {
   const byApp = new Map<string, Section[]>();
   for (const s of sections) byApp.set(s.app, [...(byApp.get(s.app) ?? []), s]);
-  return [...byApp]
+  const texts: Record<string, string> = {};
+  const html = [...byApp]
     .map(([app, secs]) => {
       const legend = grid.legend(app);
       const groups = secs
-        .map((s) => `<h3>${e(s.title)} <span class="muted">(${s.keys.length})</span></h3><div class="grid" role="list" aria-label="${e(`${app} ${s.title}`)}">${s.keys.map((k) => cellHtml(cellPatch(grid.cells.get(k)!, legend))).join("")}</div>`)
+        .map((s) => {
+          const patches = s.keys.map((k) => cellPatch(grid.cells.get(k)!, legend));
+          for (const p of patches) texts[p.k] = p.t;
+          return `<h3>${e(s.title)} <span class="muted">(${s.keys.length})</span></h3><div class="grid" role="list" aria-label="${e(`${app} ${s.title}`)}">${patches.map(cellHtml).join("")}</div>`;
+        })
         .join("\n");
       return `<section class="app" data-app="${e(app)}"><h2>${e(app)}</h2>${progressHtml(app, grid, withLine)}${legendHtml(app, legend, now)}${groups}</section>`;
     })
     .join("\n");
+  return `${html}\n<script type="application/json" id="cell-text">${scriptJson(texts)}</script>`;
+}
+
+/** JSON inside a <script> element: "<" is escaped so no value can close the element. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c");
 }
 
 /** The detail panel a click on a cell opens (the script fills it). */
-export const DETAIL_PANEL = `<aside id="cell-detail" hidden aria-live="polite"><button type="button">close</button><strong>Host</strong><pre></pre></aside>`;
+export const DETAIL_PANEL = `<aside id="cell-detail" hidden aria-live="polite"><button type="button" hidden>close</button><pre></pre></aside>`;
 
 export const STATE_KEY = `<p class="key">${(Object.keys(STATES) as CellState[]).map((s) => `<span class="c s-${s} rk">${e(STATES[s].letter)}</span>&nbsp;${e(STATES[s].label)}`).join(" &nbsp; ")}</p>`;
 
@@ -101,15 +116,14 @@ export const STATE_KEY = `<p class="key">${(Object.keys(STATES) as CellState[]).
 // the letter says which.
 export const GRID_CSS = `
 main.wrap.wide{max-width:none}
-.grid{display:flex;flex-wrap:wrap;gap:2px;margin:.25rem 0 1rem}
+.grid{display:flex;flex-wrap:wrap;gap:2px;margin:.25rem 0 1rem;contain:content}
 .c{display:inline-block;width:1.35rem;height:1.35rem;line-height:1.35rem;text-align:center;font:700 .8rem/1.35rem var(--mono);
 font-style:normal;border-radius:3px;cursor:pointer;user-select:none}
 .r0{background:#0072b2;color:#fff}.r1{background:#e69f00;color:#000}.r2{background:#009e73;color:#fff}.r3{background:#cc79a7;color:#000}
 .r4{background:#56b4e9;color:#000}.r5{background:#d55e00;color:#fff}.r6{background:#f0e442;color:#000}
 .ru{background:repeating-linear-gradient(45deg,#8d8d8d 0 3px,#c4c4c4 3px 6px);color:#000}.rk{background:var(--head-bg);color:var(--fg);border:1px solid var(--line)}
-.s-preparing,.s-switching,.s-restarting,.s-checking{outline:2px dashed var(--fg);outline-offset:-2px}
-.s-failed,.s-timeout,.s-unreachable{outline:3px solid var(--fg);outline-offset:-3px}
-.s-failed.r0,.s-failed.r1,.s-timeout.r0,.s-timeout.r1{text-decoration:underline}
+.c.s-preparing,.c.s-switching,.c.s-restarting,.c.s-checking{outline:2px dashed var(--fg);outline-offset:-2px}
+.c.s-failed,.c.s-timeout,.c.s-unreachable{outline:3px solid var(--fg);outline-offset:-3px}
 ul.legend{list-style:none;padding:0;margin:.25rem 0 .5rem;display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;font-size:.9rem}
 ul.legend .c{width:1rem;height:1rem;vertical-align:-2px;cursor:default}
 .key{font-size:.85rem;color:var(--muted)}.key .c{cursor:default}
@@ -130,21 +144,26 @@ export const GRID_SCRIPT = `(() => {
 const root = document.getElementById("fleet");
 const cells = new Map();
 for (const el of root.querySelectorAll("i.c[data-k]")) cells.set(el.dataset.k, el);
+const texts = JSON.parse(document.getElementById("cell-text").textContent);
 const detail = document.getElementById("cell-detail");
-const pre = detail.querySelector("pre");
-let shown = null;
-root.addEventListener("click", (ev) => {
-  const el = ev.target.closest && ev.target.closest("i.c[data-k]");
-  if (!el) return;
-  shown = el.dataset.k; pre.textContent = el.title; detail.hidden = false;
-});
-detail.querySelector("button").addEventListener("click", () => { detail.hidden = true; shown = null; });
+const pre = detail.querySelector("pre"), close = detail.querySelector("button");
+// Hover shows a cell's details; a click pins them until closed.
+let hover = null, pinned = null;
+const cellOf = (ev) => ev.target.closest && ev.target.closest("i.c[data-k]");
+const show = (k) => { pre.textContent = texts[k] || ""; detail.hidden = false; close.hidden = pinned === null; };
+root.addEventListener("mouseover", (ev) => { const el = cellOf(ev); if (el && pinned === null) show(hover = el.dataset.k); });
+root.addEventListener("mouseout", (ev) => { if (cellOf(ev) && pinned === null) { hover = null; detail.hidden = true; } });
+root.addEventListener("click", (ev) => { const el = cellOf(ev); if (el) show(pinned = el.dataset.k); });
+close.addEventListener("click", () => { pinned = null; detail.hidden = true; });
 const apply = (p) => {
   for (const c of p.cells) {
     const el = cells.get(c.k);
     if (!el) continue;
-    el.className = "c s-" + c.s + " r" + c.c; el.textContent = c.l; el.title = c.t;
-    if (shown === c.k) pre.textContent = c.t;
+    const cls = "c s-" + c.s + " r" + c.c;
+    if (el.className !== cls) el.className = cls;
+    if (el.textContent !== c.l) el.textContent = c.l;
+    texts[c.k] = c.t;
+    if (c.k === pinned || (pinned === null && c.k === hover)) pre.textContent = c.t;
   }
   for (const id in p.html) { const el = document.getElementById(id); if (el) el.outerHTML = p.html[id]; }
 };
@@ -153,15 +172,23 @@ const enqueue = (p) => {
   queue.push(p);
   if (!frame) frame = requestAnimationFrame(() => { frame = 0; const q = queue; queue = []; for (const x of q) apply(x); });
 };
-const api = { apply, enqueue, messages: 0, opens: 0 };
+const api = { apply, enqueue, messages: 0, opens: 0, text: (k) => texts[k] };
 window.tugboatGrid = api;
 const live = document.getElementById("fleet-live");
-if (root.dataset.stream) {
-  const es = new EventSource(root.dataset.stream);
+// EventSource gives up for good on an HTTP error (a proxy's 502, say): start a new one from the last id.
+const connect = () => {
+  const es = new EventSource(root.dataset.stream.replace(/([?&]since=)[^&]*/, "$1" + encodeURIComponent(root.dataset.seq)));
   api.es = es;
   es.addEventListener("open", () => { api.opens++; live.dataset.state = "live"; live.textContent = "live"; });
-  es.addEventListener("error", () => { live.dataset.state = "reconnecting"; live.textContent = "reconnecting…"; });
+  es.addEventListener("error", () => {
+    live.dataset.state = "reconnecting"; live.textContent = "reconnecting…";
+    if (es.readyState === EventSource.CLOSED) setTimeout(() => { if (api.es === es) connect(); }, 2000);
+  });
   es.addEventListener("grid", (m) => { api.messages++; root.dataset.seq = m.lastEventId; enqueue(JSON.parse(m.data)); });
+};
+if (root.dataset.stream) {
+  api.reconnect = () => { api.es.close(); connect(); };
+  connect();
 }
 const data = document.getElementById("replay-frames");
 if (data) {
