@@ -146,14 +146,20 @@ export class FleetGrid {
     return out;
   }
 
-  /** Newest first: releases tugboat shipped by ship time, then the others by host count. */
+  /**
+   * Newest first: the last deploy's target and source (a rollback's the other way round), then the
+   * releases tugboat shipped by ship time, then the others by host count.
+   */
   legend(app: string): LegendEntry[] {
     const hosts = new Map<string, number>();
     for (const c of this.cells.values()) if (c.app === app && c.release) hosts.set(c.release, (hosts.get(c.release) ?? 0) + 1);
     const r = this.running.get(app);
     if (r && !r.done && !hosts.has(r.to)) hosts.set(r.to, 0);
     const times = this.shipped.get(app) ?? new Map<string, string>();
+    const first = r ? (r.kind === "deploy" ? [r.to, r.from] : [r.from, r.to]) : [];
+    const rank = (sha: string) => (first.includes(sha) ? first.indexOf(sha) : first.length);
     const shas = [...hosts.keys()].sort((a, b) => {
+      if (rank(a) !== rank(b)) return rank(a) - rank(b);
       const ta = times.get(a);
       const tb = times.get(b);
       if (ta && tb) return ta < tb ? 1 : ta > tb ? -1 : 0;
@@ -256,6 +262,9 @@ export class FleetGrid {
   replayStep(app: string, s: { host: string; step: string; outcome: string; ms: number; detail: string | null }): string[] {
     const r = this.running.get(app);
     if (!r) return [];
+    // The replay assumed every host ran `from`; one whose census failed may have run anything.
+    const c = this.cells.get(cellKey(app, s.host));
+    if (c && s.step === "census" && s.outcome !== "ok") c.release = null;
     return this.step(app, r, s.host, s.step, s.outcome, s.ms, s.detail);
   }
 
@@ -326,7 +335,9 @@ export function problemState(p: HostProblem): CellState {
 }
 
 export function describeProblem(p: HostProblem): string {
-  return [p.message, p.stderrTail].filter(Boolean).join("\n");
+  // The message often ends with the last line of stderr already: show the tail only when it adds.
+  const tail = p.stderrTail && !p.message.endsWith(p.stderrTail) ? p.stderrTail : null;
+  return [p.message, tail].filter(Boolean).join("\n");
 }
 
 /** The text shown on hover and in the detail panel. */

@@ -121,7 +121,7 @@ main.wrap.wide{max-width:none}
 font-style:normal;border-radius:3px;cursor:pointer;user-select:none}
 .r0{background:#0072b2;color:#fff}.r1{background:#e69f00;color:#000}.r2{background:#009e73;color:#fff}.r3{background:#cc79a7;color:#000}
 .r4{background:#56b4e9;color:#000}.r5{background:#d55e00;color:#fff}.r6{background:#f0e442;color:#000}
-.ru{background:repeating-linear-gradient(45deg,#8d8d8d 0 3px,#c4c4c4 3px 6px);color:#000}.rk{background:var(--head-bg);color:var(--fg);border:1px solid var(--line)}
+.ru{background:#c8c8c8;color:#000}.rk{background:var(--head-bg);color:var(--fg);border:1px solid var(--line)}
 .c.s-preparing,.c.s-switching,.c.s-restarting,.c.s-checking{outline:2px dashed var(--fg);outline-offset:-2px}
 .c.s-failed,.c.s-timeout,.c.s-unreachable{outline:3px solid var(--fg);outline-offset:-3px}
 ul.legend{list-style:none;padding:0;margin:.25rem 0 .5rem;display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;font-size:.9rem}
