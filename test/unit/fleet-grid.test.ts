@@ -5,6 +5,12 @@ import type { DeployEvent } from "../../src/fleet/events.js";
 import { describeCell, FleetGrid, type GridApp } from "../../src/web/fleet-grid.js";
 import { FleetBoard } from "../../src/web/fleet-board.js";
 import { replayFrames } from "../../src/web/fleet-replay.js";
+import { commands } from "../../commands/index.js";
+import { SalService } from "../../src/sal/service.js";
+import { ReplyPages } from "../../src/web/reply-pages.js";
+import { buildWebServer } from "../../src/web/server.js";
+import { MemorySalStore } from "../fakes/memory-sal-store.js";
+import { testConfig } from "../support/fake-services.js";
 
 const OLD = "a".repeat(40);
 const NEW = "b".repeat(40);
@@ -131,5 +137,28 @@ describe("FleetBoard", () => {
     b.subscribe(["api"], b.id(), (id) => current.push(id));
     expect(current).toEqual([]);
     await b.close();
+  });
+});
+
+describe("/fleet and /fleet/events", () => {
+  it("renders the grid, and answers a bad filter or event id with what is wrong", async () => {
+    const config = testConfig({});
+    const board = new FleetBoard({ apps: [app], census: async () => [], shipped: () => new Map(), log: pino({ level: "silent" }), now: () => Date.now() });
+    const web = buildWebServer({
+      config, baseUrl: "https://sal.test", sal: new SalService(new MemorySalStore(), config.sal), apiTokens: [], commands, replies: new ReplyPages("https://sal.test"),
+      log: pino({ level: "silent" }), metrics: () => "", health: () => ({ irc: { connected: true, nick: "t", queueDepth: 0 } }), defaultChannel: null, fleetBoard: board,
+    });
+    const page = await web.inject({ url: "/fleet" });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<i class="c s-idle ru" data-k="api/w1">·</i>');
+    expect(page.body).toMatch(/data-stream="\/fleet\/events\?since=[0-9a-f]{8}\.0"/);
+    const bad = await web.inject({ url: "/fleet?app=nope" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain("app: one of api");
+    const badId = await web.inject({ url: "/fleet/events?since=%3Cscript%3E" });
+    expect(badId.statusCode).toBe(400);
+    expect(badId.json()).toEqual({ error: "since: an event id" });
+    await web.close();
+    await board.close();
   });
 });
