@@ -172,7 +172,6 @@ export function createApp(deps: AppDeps): App {
         baseUrl = `http://${host}:${addr.port}`;
       }
       deps.onListening?.(baseUrl);
-      board?.start();
       await chat.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");

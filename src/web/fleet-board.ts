@@ -81,19 +81,17 @@ export class FleetBoard {
     return `${this.epoch}.${this.seq}`;
   }
 
-  /** Reads every app's fleet once (at start-up), in the background. */
-  start(): void {
-    for (const app of this.grid.appNames()) void this.refresh(app);
-  }
-
-  /** A census of the app unless one ran within censusMaxAgeMs (or runs now, or a deploy runs). */
+  /**
+   * A census of the app unless one ran within censusMaxAgeMs or runs now. Censuses are driven by
+   * viewers (a page view, a deploy finishing while someone watches): nobody watching, no SSH traffic.
+   */
   refreshIfOld(app: string): void {
     const at = this.censusAt.get(app);
     if (at === undefined || this.d.now() - at > (this.d.censusMaxAgeMs ?? 60_000)) void this.refresh(app);
   }
 
   refresh(app: string): Promise<void> {
-    if (this.abort.signal.aborted || this.grid.isRunning(app)) return Promise.resolve();
+    if (this.abort.signal.aborted) return Promise.resolve();
     const generation = this.generation.get(app) ?? 0;
     const running = this.censusRuns.get(app);
     // One census per app at a time; one begun before a deploy is followed by a fresh one.
@@ -102,7 +100,9 @@ export class FleetBoard {
     const run = this.d
       .census(app, this.abort.signal)
       .then((entries) => {
-        if (this.abort.signal.aborted || (this.generation.get(app) ?? 0) !== generation) return;
+        if (this.abort.signal.aborted) return;
+        // Begun before a deploy started: stale; the next page view asks again.
+        if ((this.generation.get(app) ?? 0) !== generation) return void this.censusAt.delete(app);
         this.censusAt.set(app, this.d.now());
         this.changed(app, this.grid.census(app, entries.map((e) => ({ host: e.host, current: e.state?.current ?? null, problem: e.problem }))));
       })
@@ -127,7 +127,7 @@ export class FleetBoard {
     if (e.type === "finished" && app) {
       this.grid.setShipped(app, this.d.shipped(app));
       this.changed(app, []);
-      void this.refresh(app);
+      if ([...this.subscribers].some((s) => s.apps.has(app))) void this.refresh(app);
     }
   }
 

@@ -169,12 +169,16 @@ export class FleetGrid {
     return shas.map((sha, i) => ({ sha, colour: Math.min(i, PALETTE_SIZE - 1), hosts: hosts.get(sha)!, deployedAt: times.get(sha) ?? null }));
   }
 
-  /** A census of the app's hosts: what each runs, or why it did not answer. */
+  /**
+   * A census of the app's hosts: what each runs, or why it did not answer. During a deploy only the
+   * hosts it has not started on are updated (the others' release changes under the census's feet).
+   */
   census(app: string, entries: ReadonlyArray<{ host: string; current: string | null; problem: HostProblem | null }>): string[] {
     const changed: string[] = [];
+    const running = this.isRunning(app);
     for (const e of entries) {
       const c = this.cells.get(cellKey(app, e.host));
-      if (!c) continue;
+      if (!c || (running && (c.state !== "idle" || c.step !== null))) continue;
       if (e.problem) {
         c.state = problemState(e.problem);
         c.releaseFresh = false;

@@ -180,7 +180,7 @@ describe("the fleet dashboard during a real deploy", () => {
         new MutationObserver(() => w.seen[k]!.push(el.className)).observe(el, { attributes: true, attributeFilter: ["class"] });
       }
     });
-    for (const h of fleet.hosts) writeFileSync(join(h.srv, "SLEEP"), "2\n");
+    for (const h of fleet.hosts) writeFileSync(join(h.srv, "SLEEP"), "1.5\n");
     writeFileSync(join(fleet.hosts[3]!.srv, "FAIL"), "");
     shas.push(upstream.commit({ "src/f1.php": "<?php // v2\n" }, "v2"));
     const [v1, v2] = [shas[0]!.slice(0, 7), shas[1]!.slice(0, 7)];
