@@ -197,10 +197,10 @@ describe("the fleet dashboard during a real deploy", () => {
     expect(await cell(page, "api/web05")).toMatchObject({ state: "s-idle", colour: "r1" });
     expect(await page.locator("#progress-api").getAttribute("data-state")).toBe("running");
     expect(await page.locator("#progress-api .line").textContent()).toMatch(new RegExp(`^deploy #2 api ${v1}\\.\\.${v2}: `));
-    await page.screenshot({ path: join(ARTIFACTS, "fleet-mid-deploy.png"), fullPage: true });
 
     // A reload mid-deploy shows the state now and keeps following.
     await page.waitForFunction(() => document.querySelector('i.c[data-k="api/web02"]')?.classList.contains("s-preparing") || document.querySelector('i.c[data-k="api/web02"]')?.classList.contains("s-switching") || document.querySelector('i.c[data-k="api/web02"]')?.classList.contains("s-restarting"), undefined, { timeout: 30_000 });
+    await page.screenshot({ path: join(ARTIFACTS, "fleet-mid-deploy.png"), fullPage: true });
     const seenBeforeReload = await page.evaluate(() => (window as unknown as { seen: Record<string, string[]> }).seen);
     await page.reload();
     expect(await page.locator("#progress-api").getAttribute("data-state")).toBe("running");
@@ -288,6 +288,7 @@ describe("the fleet dashboard during a real deploy", () => {
       }
       return { times, cells: document.querySelectorAll("i.c[data-k]").length, bytes: html.length };
     });
+    await page.screenshot({ path: join(ARTIFACTS, "fleet-1000-hosts.png") });
     // Streaming: 40 messages 50 ms apart, every 4th recolouring all 1,000 cells (a legend change),
     // each applied and laid out as the page does; animation frames are timed meanwhile.
     await page.reload();
@@ -317,7 +318,7 @@ describe("the fleet dashboard during a real deploy", () => {
       const f = sorted(frames.slice(1));
       return { fullPatchMs: sorted(full).map(Math.round), tenthPatchMs: sorted(tenth).map(Math.round), frames: f.length, p50FrameMs: Math.round(f[Math.floor(f.length / 2)]!), maxFrameMs: Math.round(f.at(-1)!) };
     });
-    await page.screenshot({ path: join(ARTIFACTS, "fleet-1000-hosts.png") });
+    await page.screenshot({ path: join(ARTIFACTS, "fleet-1000-hosts-after-synthetic-stream.png") });
     const figures = { loadAverage: Number(loadavg()[0]!.toFixed(1)), pageLoadMs: loads, emptyPageLoadMs: empty, gridRenderMs: grid.times, gridHtmlBytes: grid.bytes, ...stream };
     console.log(`fleet dashboard, ${BIG} hosts: ${JSON.stringify(figures)}`);
     writeFileSync(join(ARTIFACTS, "fleet-1000-hosts.json"), `${JSON.stringify(figures, null, 2)}\n`);

@@ -87,6 +87,21 @@ describe("FleetGrid", () => {
     expect(state(g)).toMatchObject({ w1: "rolled-back a", w2: "idle a", w3: "idle a" });
   });
 
+  it("follows a rollback: every reachable host switching at once, then done on the release it went back to", () => {
+    const g = new FleetGrid([app]);
+    g.census("api", app.hosts.map((h) => ({ host: h.name, current: NEW, problem: h.name === "w4" ? { host: "w4", kind: "unreachable", step: "connect", message: "connection refused" } : null })));
+    g.event({ type: "started", deployId: 9, app: "api", kind: "rollback", from: NEW, to: OLD, hosts: 4 });
+    expect(state(g)).toEqual({ w1: "switching b", w2: "switching b", w3: "switching b", w4: "unreachable b" });
+    g.event({ type: "host-step", deployId: 9, host: "w1", step: "promote", ok: true, ms: 5 });
+    expect(state(g).w1).toBe("restarting a");
+    g.event({ type: "host-step", deployId: 9, host: "w1", step: "restart", ok: true, ms: 5 });
+    g.event({ type: "host-step", deployId: 9, host: "w2", step: "promote", ok: false, ms: 5 });
+    g.event({ type: "finished", deployId: 9, state: "failed", summary: "failed: 1/4 hosts ok" });
+    expect(state(g)).toEqual({ w1: "done a", w2: "failed b", w3: "idle b", w4: "unreachable b" });
+    // The rollback's source stays the newest release, its target the previous one.
+    expect(g.legend("api").map((l) => [l.sha[0], l.colour])).toEqual([["b", 0], ["a", 1]]);
+  });
+
   it("replays the journal's rows to the same outcome the live events showed", () => {
     const live = new FleetGrid([app]);
     census(live);
