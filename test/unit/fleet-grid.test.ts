@@ -91,13 +91,13 @@ describe("FleetGrid", () => {
     const g = new FleetGrid([app]);
     g.census("api", app.hosts.map((h) => ({ host: h.name, current: NEW, problem: h.name === "w4" ? { host: "w4", kind: "unreachable", step: "connect", message: "connection refused" } : null })));
     g.event({ type: "started", deployId: 9, app: "api", kind: "rollback", from: NEW, to: OLD, hosts: 4 });
-    expect(state(g)).toEqual({ w1: "switching b", w2: "switching b", w3: "switching b", w4: "unreachable b" });
+    expect(state(g)).toEqual({ w1: "switching b", w2: "switching b", w3: "switching b", w4: "unreachable ?" });
     g.event({ type: "host-step", deployId: 9, host: "w1", step: "promote", ok: true, ms: 5 });
     expect(state(g).w1).toBe("restarting a");
     g.event({ type: "host-step", deployId: 9, host: "w1", step: "restart", ok: true, ms: 5 });
     g.event({ type: "host-step", deployId: 9, host: "w2", step: "promote", ok: false, ms: 5 });
     g.event({ type: "finished", deployId: 9, state: "failed", summary: "failed: 1/4 hosts ok" });
-    expect(state(g)).toEqual({ w1: "done a", w2: "failed b", w3: "idle b", w4: "unreachable b" });
+    expect(state(g)).toEqual({ w1: "done a", w2: "failed b", w3: "idle b", w4: "unreachable ?" });
     // The rollback's source stays the newest release, its target the previous one.
     expect(g.legend("api").map((l) => [l.sha[0], l.colour])).toEqual([["b", 0], ["a", 1]]);
   });
