@@ -42,11 +42,12 @@ export function replayFrames(deploy: DeployRecord, steps: readonly StepRecord[],
 }
 
 /** The grid section of a deploy page. */
-export function replayHtml(deploy: DeployRecord, steps: readonly StepRecord[], app: GridApp, shipped: ReadonlyMap<string, string>, now: number): string {
+export function replayHtml(deploy: DeployRecord, steps: readonly StepRecord[], app: GridApp, shipped: ReadonlyMap<string, string>, now: number, liveHref: string): string {
   const { grid, frames } = replayFrames(deploy, steps, app, shipped, now);
   const last = frames.length - 1;
   const json = scriptJson(frames);
-  return `${STATE_KEY}
+  const live = deploy.finishedAt ? "" : `<p>This ${escapeHtml(deploy.kind)} is running: <a href="${escapeHtml(liveHref)}">watch it live</a> (this grid is the journal as this page loaded).</p>`;
+  return `${live}${STATE_KEY}
 <div class="replay"><button type="button" id="replay-play">Play</button><input type="range" id="replay-pos" min="0" max="${last}" value="${last}" aria-label="Replay position"><time id="replay-at">${escapeHtml(frames[last]!.at)}</time></div>
 <div id="fleet" data-frame="${last}">${sectionsHtml(grid, grid.sections, now, false)}</div>
 ${DETAIL_PANEL}

@@ -10,7 +10,7 @@ import type { Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
 import type { SalService } from "../sal/service.js";
 import { renderAtomFeed } from "./atom.js";
-import { layout } from "./layout.js";
+import { layout, sitePath } from "./layout.js";
 import { escapeHtml, type LinkRules } from "./linkify.js";
 import { renderEntryPage, renderNotFound, renderSalPage } from "./sal-page.js";
 import type { ReplyPages } from "./reply-pages.js";
@@ -224,7 +224,7 @@ export function buildWebServer(deps: WebDeps) {
     const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
     const steps = deps.deploys.journal.steps(deploy.id);
     const configured = deps.fleetBoard?.grid.app(deploy.app);
-    const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now());
+    const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now(), sitePath(deps.baseUrl, `/fleet?app=${encodeURIComponent(deploy.app)}`));
     return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid }));
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { DeployEvent } from "../../src/fleet/events.js";
 import { describeCell, FleetGrid, type GridApp } from "../../src/web/fleet-grid.js";
 import { FleetBoard } from "../../src/web/fleet-board.js";
-import { replayFrames } from "../../src/web/fleet-replay.js";
+import { replayFrames, replayHtml } from "../../src/web/fleet-replay.js";
 import { commands } from "../../commands/index.js";
 import { SalService } from "../../src/sal/service.js";
 import { ReplyPages } from "../../src/web/reply-pages.js";
@@ -118,6 +118,9 @@ describe("FleetGrid", () => {
     // The first frame is every cell on the old release; rows a second apart are frames of their own.
     expect(frames[0]!.cells.map((c) => `${c.k} ${c.s} ${c.c}`)).toEqual(["api/w1 idle 1", "api/w2 idle 1", "api/w3 idle 1", "api/w4 idle 1"]);
     expect(frames).toHaveLength(rows.length + 2);
+    // A running deploy's page points to the live grid.
+    expect(replayHtml({ ...deploy, finishedAt: null, state: "running" }, rows, app, new Map(), 0, "/fleet?app=api")).toContain('This deploy is running: <a href="/fleet?app=api">watch it live</a>');
+    expect(replayHtml(deploy, rows, app, new Map(), 0, "/fleet?app=api")).not.toContain("watch it live");
   });
 });
 
