@@ -18,6 +18,8 @@ import type { WebDeps } from "./web/server.js";
 import { DeployService } from "./deploys/service.js";
 import type { DeployEngine, StagingPort } from "./fleet/engine.js";
 import type { DeployJournal } from "./fleet/journal.js";
+import { recordLeftOut } from "./fleet/left-out.js";
+import { FleetBoard, gridApps, shippedTimes } from "./web/fleet-board.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -81,6 +83,10 @@ export function createApp(deps: AppDeps): App {
     help: (command) => `${baseUrl}/help${command ? `#${command}` : ""}`,
   };
   const acl = new Acl(config);
+  const fleet = deps.fleet;
+  const board = fleet
+    ? new FleetBoard({ apps: gridApps(config), census: (app, signal) => fleet.engine.census(app, signal), shipped: (app) => shippedTimes(fleet.journal, app), log: log.child({ component: "fleet-board" }), now: () => Date.now() })
+    : null;
   const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
   const deploys = deps.fleet
     ? new DeployService({
@@ -101,6 +107,10 @@ export function createApp(deps: AppDeps): App {
           const m = /^([^!]*)!([^@]*)@(.*)$/.exec(who.mask);
           const sender = { nick: who.nick, user: m?.[2] ?? "", host: m?.[3] ?? "", account: who.account };
           return acl.check("deploy-admin", channel, sender, { allow: "admin" in config.roles ? ["role:admin"] : [], deny: [] }).allowed;
+        },
+        onEvent: (e) => {
+          recordLeftOut(deps.fleet!.journal, e);
+          board?.onEvent(e);
         },
       })
     : null;
@@ -145,7 +155,8 @@ export function createApp(deps: AppDeps): App {
     metrics: () => metrics.render(),
     health: () => ({ irc: chat.status() }),
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
-    deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging } : null,
+    deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging, shipped: (app) => shippedTimes(deps.fleet!.journal, app) } : null,
+    fleetBoard: board,
   });
 
   return {
@@ -170,6 +181,7 @@ export function createApp(deps: AppDeps): App {
       await router.settle();
       await deploys?.settle();
       await chat.stop(reason);
+      await board?.close();
       await web.close();
       await deps.fleet?.close();
       await deps.store.close();

@@ -7,6 +7,7 @@ import type { LoadedConfig } from "../config/load.js";
 import { UserError } from "../errors.js";
 import { buildFleet } from "../fleet/build.js";
 import { GLOBAL_SCOPE } from "../fleet/journal.js";
+import { recordLeftOut } from "../fleet/left-out.js";
 import type { DeployEvent } from "../fleet/events.js";
 import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
 
@@ -58,6 +59,7 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
     const tty = Boolean(o.out.isTTY);
     let lastStage = "";
     const onEvent = (e: DeployEvent) => {
+      recordLeftOut(fleet.journal, e);
       tracker.on(e);
       if (tty) o.out.write(`\r\x1b[K${tracker.bar()} ${tracker.line()}`);
       else if (e.type === "stage-done" || e.type === "started" || e.type === "rollback-started" || e.type === "gate") {

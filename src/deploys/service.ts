@@ -36,6 +36,8 @@ export interface DeployServiceDeps {
   readonly progressEveryMs: number;
   /** Whether this sender may answer for a deploy started by someone else (an admin). */
   readonly isAdmin: (who: Who, channel: string | null) => boolean;
+  /** Every progress event of the deploys and rollbacks it runs (the fleet dashboard). */
+  readonly onEvent?: (e: DeployEvent) => void;
 }
 
 interface Running {
@@ -162,6 +164,7 @@ export class DeployService {
       .deploy({
         app: preview.app, ref: preview.ref, staged: preview.staged, reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
+          this.d.onEvent?.(e);
           if (e.type === "started") started = this.sal(`Started deploy ${preview.app} ${range} (${commits}): ${reason}`, by, channel, e.deployId);
           onProgress(e);
         },
@@ -236,6 +239,7 @@ export class DeployService {
       const result = await this.d.engine.rollback({
         app, ...(to ? { to } : {}), reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
+          this.d.onEvent?.(e);
           r.tracker.on(e);
           if (e.type === "started") r.deployId = e.deployId;
         },

@@ -9,6 +9,7 @@ import { GATE_HOST } from "../fleet/events.js";
 import type { SalEntry } from "../sal/entry.js";
 import { layout, sitePath } from "./layout.js";
 import { escapeHtml, linkify, type LinkRules } from "./linkify.js";
+import { GRID_CSS } from "./fleet-view.js";
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 const e = escapeHtml;
@@ -49,6 +50,8 @@ export interface DeployPageInput {
   readonly sal: readonly SalEntry[];
   readonly rules: LinkRules;
   readonly baseUrl: string;
+  /** The fleet grid replayed from the journal (fleet-replay.ts). */
+  readonly grid?: string;
 }
 
 export function renderDeployPage(p: DeployPageInput): string {
@@ -86,6 +89,7 @@ export function renderDeployPage(p: DeployPageInput): string {
 <h2>Changes</h2>
 ${rangeHtml}
 <h2>Hosts</h2>
+${p.grid ?? ""}
 ${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><th>Result</th><th>Time</th><th>Steps</th></tr></thead><tbody>${hostRows}</tbody></table></div>` : "<p>No host was touched.</p>"}
 <h2>Gates</h2>
 ${gates.length ? `<ul class="gates">${gates.map((g) => `<li>${e(g.step)}: <strong>${e(g.outcome.toUpperCase())}</strong> (${e(g.detail ?? "")}) <time datetime="${e(g.at)}">${e(g.at.slice(11, 19))}</time></li>`).join("")}</ul>` : "<p>No gate was reached.</p>"}
@@ -94,5 +98,5 @@ ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
 <h2>Diff</h2>
 ${p.diff ? `<pre class="diff">${p.diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>` : `<p class="muted">${e(p.rangeError ?? "no diff")}</p>`}
 <p class="muted">Security patches are deployed on top of this range and never shown here.</p>`;
-  return layout({ title: `${d.kind} #${d.id} ${d.app}`, body, baseUrl: p.baseUrl });
+  return layout({ title: `${d.kind} #${d.id} ${d.app}`, body, baseUrl: p.baseUrl, ...(p.grid ? { head: `<style>${GRID_CSS}</style>` } : {}) });
 }

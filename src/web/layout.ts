@@ -28,7 +28,7 @@ export function absoluteUrl(baseUrl: string, path: string): string {
 const NAV: ReadonlyArray<readonly [string, string]> = [
   ["SAL", "/"],
   ["Deploys", "/deploys"],
-  // Fleet (/fleet) joins when that page exists: no dead links.
+  ["Fleet", "/fleet"],
   ["Commands", "/help"],
 ];
 

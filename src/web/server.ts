@@ -10,13 +10,16 @@ import type { Config } from "../config/schema.js";
 import { UserError } from "../errors.js";
 import type { SalService } from "../sal/service.js";
 import { renderAtomFeed } from "./atom.js";
-import { layout } from "./layout.js";
+import { layout, sitePath } from "./layout.js";
 import { escapeHtml, type LinkRules } from "./linkify.js";
 import { renderEntryPage, renderNotFound, renderSalPage } from "./sal-page.js";
 import type { ReplyPages } from "./reply-pages.js";
 import type { DeployJournal } from "../fleet/journal.js";
 import type { StagingPort } from "../fleet/engine.js";
 import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
+import type { FleetBoard } from "./fleet-board.js";
+import { replayApp, replayHtml } from "./fleet-replay.js";
+import { registerFleetRoutes } from "./fleet-routes.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -32,12 +35,16 @@ export interface WebDeps {
   readonly defaultChannel: string | null;
   /** The deploy journal and staging repositories, when apps are configured. */
   readonly deploys?: DeploySource | null;
+  /** The live fleet grid (/fleet), when apps are configured. */
+  readonly fleetBoard?: FleetBoard | null;
 }
 
 export interface DeploySource {
   readonly journal: DeployJournal;
   readonly apps: readonly string[];
   readonly staging: (app: string) => StagingPort;
+  /** When tugboat first shipped each release of an app (the deploy page's grid legend). */
+  readonly shipped?: (app: string) => ReadonlyMap<string, string>;
 }
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date YYYY-MM-DD").refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "not a real date");
@@ -215,8 +222,13 @@ export function buildWebServer(deps: WebDeps) {
       }
     } else rangeError = deploy.kind === "rollback" ? "a rollback switches to a release the hosts keep: no new code" : "the app is no longer configured";
     const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
-    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl }));
+    const steps = deps.deploys.journal.steps(deploy.id);
+    const configured = deps.fleetBoard?.grid.app(deploy.app);
+    const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now(), sitePath(deps.baseUrl, `/fleet?app=${encodeURIComponent(deploy.app)}`));
+    return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid }));
   });
+
+  registerFleetRoutes(app, { board: deps.fleetBoard ?? null, baseUrl: () => deps.baseUrl });
 
   app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));
   return app;
