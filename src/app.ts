@@ -18,6 +18,10 @@ import type { WebDeps } from "./web/server.js";
 import { DeployService } from "./deploys/service.js";
 import type { DeployEngine, StagingPort } from "./fleet/engine.js";
 import type { DeployJournal } from "./fleet/journal.js";
+import type { AlertsDeps } from "./alerts/build.js";
+import { AlertAnnouncer } from "./alerts/alert-announcer.js";
+import { AlertsService } from "./alerts/alerts-service.js";
+import { DeployLinker } from "./alerts/deploy-link.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -39,6 +43,8 @@ export interface AppDeps {
   readonly onListening?: (url: string) => void;
   /** The fleet side (engine and journal), when apps are configured. */
   readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
+  /** The alert store (and Alertmanager's API for silences); receivers, announcements and !alerts. */
+  readonly alerts?: AlertsDeps | null;
   /** Test knobs for pacing; production uses the defaults. */
   readonly deployTiming?: { readonly progressEveryMs?: number; readonly gateAnswerSec?: number; readonly confirmSec?: number };
 }
@@ -104,7 +110,23 @@ export function createApp(deps: AppDeps): App {
         },
       })
     : null;
-  const services: Services = { config, sal, links, commands, deploys, acl };
+  const alertsUrl = () => `${baseUrl}/alerts`;
+  const alerts = deps.alerts
+    ? {
+        service: new AlertsService(deps.alerts.store, deps.alerts.silences, sal, () => new Date(), alertsUrl),
+        announcer: new AlertAnnouncer({
+          store: deps.alerts.store,
+          chat,
+          config: config.alerts,
+          defaultChannels: config.alerts.defaultChannels.length ? config.alerts.defaultChannels : reportTo ? [reportTo] : [],
+          linker: deps.fleet ? new DeployLinker(deps.fleet.journal, config.alerts.deployWindowSec, config.alerts.appLabels) : null,
+          alertsUrl,
+          clock: { now: () => Date.now(), setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
+          log: log.child({ component: "alerts" }),
+        }),
+      }
+    : null;
+  const services: Services = { config, sal, links, commands, deploys, acl, alerts: alerts?.service ?? null };
   const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
   const router = new Router({
     chat,
@@ -146,6 +168,7 @@ export function createApp(deps: AppDeps): App {
     health: () => ({ irc: chat.status() }),
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
     deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging } : null,
+    alerts: deps.alerts ? { store: deps.alerts.store, receivers: config.alerts.receivers, secrets: secrets.alertReceivers ?? [] } : null,
   });
 
   return {
@@ -162,17 +185,20 @@ export function createApp(deps: AppDeps): App {
       }
       deps.onListening?.(baseUrl);
       await chat.start();
+      alerts?.announcer.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
     },
     async stop(reason) {
       await router.settle();
+      alerts?.announcer.stop();
       await deploys?.settle();
       await chat.stop(reason);
       await web.close();
       await deps.fleet?.close();
       await deps.store.close();
+      deps.alerts?.store.close();
     },
   };
 }

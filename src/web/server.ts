@@ -17,6 +17,9 @@ import type { ReplyPages } from "./reply-pages.js";
 import type { DeployJournal } from "../fleet/journal.js";
 import type { StagingPort } from "../fleet/engine.js";
 import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
+import type { SqliteAlertStore } from "../alerts/alert-store.js";
+import { alertReceiverRoutes, type ReceiverSecret } from "../alerts/receiver-routes.js";
+import { renderAlertsPage } from "../alerts/alerts-page.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -32,6 +35,8 @@ export interface WebDeps {
   readonly defaultChannel: string | null;
   /** The deploy journal and staging repositories, when apps are configured. */
   readonly deploys?: DeploySource | null;
+  /** The alert store and receivers, when alerts are wired. */
+  readonly alerts?: { readonly store: SqliteAlertStore; readonly receivers: ReadonlyArray<{ name: string; kind: "alertmanager" | "generic" }>; readonly secrets: readonly ReceiverSecret[] } | null;
 }
 
 export interface DeploySource {
@@ -215,8 +220,14 @@ export function buildWebServer(deps: WebDeps) {
       }
     } else rangeError = deploy.kind === "rollback" ? "a rollback switches to a release the hosts keep: no new code" : "the app is no longer configured";
     const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
-    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl }));
+    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, alerts: deps.alerts?.store.deployAlerts(deploy.id) ?? [] }));
   });
+
+  if (deps.alerts) {
+    const a = deps.alerts;
+    void app.register(alertReceiverRoutes({ store: a.store, receivers: a.receivers, secrets: a.secrets, now: () => new Date() }));
+    app.get("/alerts", async (_req, reply) => html(reply, 200, renderAlertsPage(a.store.firing(), deps.baseUrl)));
+  }
 
   app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));
   return app;
