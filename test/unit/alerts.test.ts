@@ -72,7 +72,7 @@ describe("receivers", () => {
 
   it("refuses forged, missing and wrong-scheme credentials with 401 and stores nothing", async () => {
     const body = amPayload("g", [amAlert("DiskFull", "web01")]);
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic YW06YW0tc2VjcmV0" }, { authorization: "Bearer am-secret-but-longer" }]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic YW06YW0tc2VjcmV0" }, { authorization: "Bearer am-secret-but-longer" }] as Array<Record<string, string>>) {
       const res = await post("/api/alerts/am", body, headers);
       expect(res.statusCode).toBe(401);
       expect(res.json().error).toMatch(/missing or wrong credentials/);
