@@ -51,6 +51,12 @@ export function alertReceiverRoutes(deps: ReceiverDeps) {
   return async (app: FastifyInstance) => {
     app.removeContentTypeParser("application/json");
     app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+    // Senders' keep-alive connections are closed after each notification: Alertmanager keeps idle ones
+    // for 5 minutes, and those held the bot's shutdown (fastify's close) for as long. Webhooks are rare
+    // enough that a new connection each costs nothing.
+    app.addHook("onSend", async (_req, reply) => {
+      reply.header("connection", "close");
+    });
     app.post("/api/alerts/:receiver", async (req, reply) => {
       const name = (req.params as { receiver: string }).receiver;
       const receiver = deps.receivers.find((r) => r.name === name);

@@ -46,14 +46,10 @@ describe("alerts from real Prometheus and Alertmanager to a real IRC channel", (
     await alice.join("#operations");
   };
 
-  const t0 = Date.now();
-  const lap = (what: string) => process.stderr.write(`[timing] ${what} at ${Date.now() - t0} ms\n`);
   beforeAll(async () => {
     irc = await startNgircd({ fast: true });
-    lap("ngircd");
     const webPort = await freePort();
     am = await startAlertmanager({ webhookUrl: `http://127.0.0.1:${webPort}/api/alerts/am`, bearer: AM_TOKEN });
-    lap("alertmanager");
     upstream.commit({ "index.html": "v1\n" }, "v1");
     bot = await startBot({
       port: irc.port,
@@ -74,21 +70,16 @@ describe("alerts from real Prometheus and Alertmanager to a real IRC channel", (
       alertSecrets: [{ name: "am", kind: "bearer", secret: AM_TOKEN }],
     });
     await until(() => bot.chat.status().connected, 10_000, "bot joined");
-    lap("bot");
     prom = await startPrometheusAlerting({ alertmanagerUrl: am.url, hosts: ["web01", "web02"] });
-    lap("prometheus");
     await joinAlice();
   }, 120_000);
 
   afterAll(async () => {
-    lap("afterAll");
+
     alice?.destroy();
     await bot?.stop();
-    lap("bot stopped");
     await prom?.stop();
-    lap("prometheus stopped");
     await am?.stop();
-    lap("alertmanager stopped");
     await irc?.stop();
     temp.removeAll();
     rmSync(dataDir, { recursive: true, force: true });

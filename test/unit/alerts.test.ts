@@ -79,7 +79,7 @@ describe("receivers", () => {
     }
     const raw = JSON.stringify({ alerts: [{ status: "firing", labels: { alertname: "x" } }] });
     const goodSig = `sha256=${createHmac("sha256", "hmac-key").update(raw).digest("hex")}`;
-    for (const headers of [{}, { "x-tugboat-signature": `sha256=${createHmac("sha256", "other").update(raw).digest("hex")}` }, { "x-tugboat-signature": "sha256=zz" }, { authorization: "Bearer hmac-key" }]) {
+    for (const headers of [{}, { "x-tugboat-signature": `sha256=${createHmac("sha256", "other").update(raw).digest("hex")}` }, { "x-tugboat-signature": "sha256=zz" }, { authorization: "Bearer hmac-key" }] as Array<Record<string, string>>) {
       expect((await post("/api/alerts/icinga", raw, headers)).statusCode).toBe(401);
     }
     // A signature of another body does not carry over.
