@@ -4,7 +4,7 @@
 // 2 CRITICAL), checked every second, with a Notification whose NotificationCommand is the script
 // under test (contrib/icinga2/tugboat-notify), given the environment contrib/icinga2/tugboat.conf gives it.
 
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureDebianPackage } from "./ensure-package.js";
@@ -25,10 +25,10 @@ export async function startIcinga(o: { script: string; host: string; service: st
   const dir = await mkdtemp(join(tmpdir(), "tugboat-icinga-"));
   for (const d of ["data", "log", "cache", "spool", "run"]) await mkdir(join(dir, d));
   const check = join(dir, "check.sh");
-  await writeFile(check, '#!/bin/sh\n# exits with the code in the file "state"; prints "output"\ncat "$(dirname "$0")/output"\nexit "$(cat "$(dirname "$0")/state")"\n');
+  // One file, replaced by rename, so a check never sees a new code with the old output.
+  await writeFile(check, '#!/bin/sh\n# prints all but the first line of "result" and exits with the first\nf="$(dirname "$0")/result"\nexec 3<"$f"\nread -r code <&3\ncat <&3\nexit "$code"\n');
   await chmod(check, 0o755);
-  await writeFile(join(dir, "state"), "0");
-  await writeFile(join(dir, "output"), "OK");
+  await writeFile(join(dir, "result"), "0\nOK\n");
   const macros: Record<string, string> = {
     NOTIFICATIONTYPE: "$notification.type$", HOSTNAME: "$host.name$", HOSTDISPLAYNAME: "$host.display_name$", HOSTSTATE: "$host.state$",
     HOSTOUTPUT: "$host.output$", SERVICEDESC: "$service.name$", SERVICEDISPLAYNAME: "$service.display_name$", SERVICESTATE: "$service.state$", SERVICEOUTPUT: "$service.output$",
@@ -61,8 +61,8 @@ object Notification "tugboat" {
   const daemon = await startDaemon("icinga2", binary, ["daemon", "-c", join(dir, "icinga2.conf"), ...defines], async () => (await readFile(logFile, "utf8")).includes("Activated all objects"), { readyMs: 30_000 });
   return {
     async setState(code, output) {
-      await writeFile(join(dir, "output"), output);
-      await writeFile(join(dir, "state"), String(code));
+      await writeFile(join(dir, "result.new"), `${code}\n${output}\n`);
+      await rename(join(dir, "result.new"), join(dir, "result"));
     },
     log: async () => `${await readFile(logFile, "utf8").catch(() => "")}\n${daemon.logs()}`,
     async stop() {
