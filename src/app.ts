@@ -74,6 +74,8 @@ export function createApp(deps: AppDeps): App {
   const entriesWritten = metrics.counter("tugboat_sal_entries_written_total", "SAL entries written, by source.");
   const commandsRun = metrics.counter("tugboat_commands_total", "Chat commands handled, by command and outcome.");
   const refused = metrics.counter("tugboat_commands_refused_total", "Chat commands refused by permissions, by command.");
+  const alertsReceived = metrics.counter("tugboat_alert_notifications_total", "Alert notifications stored, by receiver and status.");
+  const alertsRefused = metrics.counter("tugboat_alert_requests_refused_total", "Alert webhook requests refused, by receiver and HTTP status.");
   metrics.gauge("tugboat_chat_connected", "1 while the bot is connected to the chat network and in its channels.", () => (chat.status().connected ? 1 : 0));
   metrics.gauge("tugboat_chat_on_primary_nick", "1 while the bot holds its primary nick (it ignores commands otherwise).", () => (chat.status().onPrimaryNick ? 1 : 0));
   metrics.gauge("tugboat_outbound_queue_depth", "Lines waiting in the outbound (flood-paced) queue.", () => chat.status().queueDepth);
@@ -119,7 +121,7 @@ export function createApp(deps: AppDeps): App {
           chat,
           config: config.alerts,
           defaultChannels: config.alerts.defaultChannels.length ? config.alerts.defaultChannels : reportTo ? [reportTo] : [],
-          linker: deps.fleet ? new DeployLinker(deps.fleet.journal, config.alerts.deployWindowSec, config.alerts.appLabels) : null,
+          linker: deps.fleet ? new DeployLinker(deps.fleet.journal, config.alerts.deployWindowSec, config.alerts.appLabels, config.fleet.transport === "ssh" ? Object.fromEntries(config.fleet.hosts.map((h) => [h.address, h.name])) : {}) : null,
           alertsUrl,
           clock: { now: () => Date.now(), setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
           log: log.child({ component: "alerts" }),
@@ -168,7 +170,13 @@ export function createApp(deps: AppDeps): App {
     health: () => ({ irc: chat.status() }),
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
     deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging } : null,
-    alerts: deps.alerts ? { store: deps.alerts.store, receivers: config.alerts.receivers, secrets: secrets.alertReceivers ?? [] } : null,
+    alerts: deps.alerts
+      ? {
+          store: deps.alerts.store, receivers: config.alerts.receivers, secrets: secrets.alertReceivers ?? [],
+          onStored: (ns) => ns.forEach((n) => alertsReceived({ receiver: n.receiver, status: n.status })),
+          onRefused: (receiver, status) => alertsRefused({ receiver, status: String(status) }),
+        }
+      : null,
   });
 
   return {

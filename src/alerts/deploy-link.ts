@@ -27,6 +27,8 @@ export class DeployLinker {
     private readonly history: DeployHistory,
     private readonly windowSec: number,
     private readonly appLabels: Readonly<Record<string, Readonly<Record<string, string>>>>,
+    /** Fleet addresses to host names, for alerts whose instance is an address (10.64.0.11:9100). */
+    private readonly addresses: Readonly<Record<string, string>> = {},
   ) {}
 
   private hosts(d: DeployRecord): ReadonlySet<string> {
@@ -39,7 +41,8 @@ export class DeployLinker {
 
   match(alert: Pick<Alert, "labels" | "startsAt">): DeployMatch | null {
     const start = Date.parse(alert.startsAt);
-    const host = instanceOf(alert);
+    const instance = instanceOf(alert);
+    const host = instance === null ? null : (this.addresses[instance] ?? instance);
     for (const d of this.history.list(null, 100)) {
       const began = Date.parse(d.startedAt);
       const ended = d.finishedAt ? Date.parse(d.finishedAt) : null;

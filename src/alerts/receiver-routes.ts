@@ -22,6 +22,8 @@ export interface ReceiverDeps {
   readonly now: () => Date;
   /** Called after notifications are stored (the announcer may look at once). */
   readonly onStored?: (n: readonly AlertNotification[]) => void;
+  /** Called for every refused request, with the HTTP status (for /metrics). */
+  readonly onRefused?: (receiver: string, status: number) => void;
 }
 
 export const SIGNATURE_HEADER = "x-tugboat-signature";
@@ -61,28 +63,32 @@ export function alertReceiverRoutes(deps: ReceiverDeps) {
       const name = (req.params as { receiver: string }).receiver;
       const receiver = deps.receivers.find((r) => r.name === name);
       const secret = deps.secrets.find((s) => s.name === name);
-      if (!receiver || !secret) return reply.code(404).send({ error: `no alert receiver named "${name}" (configured: ${deps.receivers.map((r) => r.name).join(", ") || "none"})` });
+      const refuse = (status: number, error: string) => {
+        deps.onRefused?.(name, status);
+        return reply.code(status).send({ error });
+      };
+      if (!receiver || !secret) return refuse(404, `no alert receiver named "${name}" (configured: ${deps.receivers.map((r) => r.name).join(", ") || "none"})`);
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       if (!authorised(secret, req.headers, raw)) {
         req.log.warn({ receiver: name, ip: req.ip }, "alert webhook refused: bad credentials");
         const how = secret.kind === "bearer" ? "Authorization: Bearer TOKEN" : `${SIGNATURE_HEADER}: sha256=HMAC-SHA256 of the body in hex`;
-        return reply.code(401).send({ error: `missing or wrong credentials (${how})` });
+        return refuse(401, `missing or wrong credentials (${how})`);
       }
-      if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) return reply.code(415).send({ error: "send the body as application/json" });
+      if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) return refuse(415, "send the body as application/json");
       let json: unknown;
       try {
         json = JSON.parse(raw.toString("utf8"));
       } catch (e) {
-        return reply.code(400).send({ error: `the body is not valid JSON: ${(e as Error).message}` });
+        return refuse(400, `the body is not valid JSON: ${(e as Error).message}`);
       }
       let notifications: AlertNotification[];
       if (receiver.kind === "alertmanager") {
         const p = AlertmanagerPayload.safeParse(json);
-        if (!p.success) return reply.code(400).send({ error: issues(p.error) });
+        if (!p.success) return refuse(400, issues(p.error));
         notifications = [fromAlertmanager(name, p.data)];
       } else {
         const p = GenericPayload.safeParse(json);
-        if (!p.success) return reply.code(400).send({ error: issues(p.error) });
+        if (!p.success) return refuse(400, issues(p.error));
         notifications = fromGeneric(name, p.data, deps.now());
       }
       // A store failure answers 5xx (via the error handler): the sender retries, nothing is acknowledged.

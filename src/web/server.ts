@@ -17,8 +17,7 @@ import type { ReplyPages } from "./reply-pages.js";
 import type { DeployJournal } from "../fleet/journal.js";
 import type { StagingPort } from "../fleet/engine.js";
 import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
-import type { SqliteAlertStore } from "../alerts/alert-store.js";
-import { alertReceiverRoutes, type ReceiverSecret } from "../alerts/receiver-routes.js";
+import { alertReceiverRoutes, type ReceiverDeps } from "../alerts/receiver-routes.js";
 import { renderAlertsPage } from "../alerts/alerts-page.js";
 
 export interface WebDeps {
@@ -36,7 +35,7 @@ export interface WebDeps {
   /** The deploy journal and staging repositories, when apps are configured. */
   readonly deploys?: DeploySource | null;
   /** The alert store and receivers, when alerts are wired. */
-  readonly alerts?: { readonly store: SqliteAlertStore; readonly receivers: ReadonlyArray<{ name: string; kind: "alertmanager" | "generic" }>; readonly secrets: readonly ReceiverSecret[] } | null;
+  readonly alerts?: Pick<ReceiverDeps, "store" | "receivers" | "secrets" | "onStored" | "onRefused"> | null;
 }
 
 export interface DeploySource {
@@ -225,7 +224,7 @@ export function buildWebServer(deps: WebDeps) {
 
   if (deps.alerts) {
     const a = deps.alerts;
-    void app.register(alertReceiverRoutes({ store: a.store, receivers: a.receivers, secrets: a.secrets, now: () => new Date() }));
+    void app.register(alertReceiverRoutes({ ...a, now: () => new Date() }));
     app.get("/alerts", async (_req, reply) => html(reply, 200, renderAlertsPage(a.store.firing(), deps.baseUrl)));
   }
 

@@ -149,6 +149,7 @@ describe("alerts from real Prometheus and Alertmanager to a real IRC channel", (
     await new Promise((r) => setTimeout(r, 3000));
     expect(alice.messages.slice(mark).filter((m) => /Forged/.test(m.params[1] ?? ""))).toEqual([]);
     expect(stored().count).toBe(before);
+    expect(bot.app.metrics.value("tugboat_alert_requests_refused_total", { receiver: "am", status: "401" })).toBe(2);
   }, 20_000);
 
   it("a storm of 500 alerts in 50 groups arrives as at most 10 lines, with no disconnect", async () => {

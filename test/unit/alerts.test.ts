@@ -215,15 +215,17 @@ describe("announcer", () => {
     if (!begun.ok) throw new Error("no deploy");
     journal.step({ deployId: begun.deploy.id, host: "web03", step: "promote", outcome: "ok", ms: 5, detail: null });
     journal.finish(begun.deploy.id, "succeeded", "ok");
-    const a = announcerWith(testConfig(), chat, new DeployLinker(journal, 1800, {}));
+    const a = announcerWith(testConfig(), chat, new DeployLinker(journal, 1800, {}, { "10.0.0.3": "web03" }));
     settle(a);
     const alert = { ...amAlert("HighErrors", "web03:9100"), startsAt: new Date(now - 7 * 60_000 + 5000).toISOString() };
-    store.record([notification(amPayload("g1", [alert])), notification(amPayload("g2", [amAlert("Unrelated", "db9")]))]);
+    const byAddress = { ...amAlert("HighLatency", "10.0.0.3:9100"), startsAt: new Date(now - 7 * 60_000 + 5000).toISOString() };
+    store.record([notification(amPayload("g1", [alert])), notification(amPayload("g2", [amAlert("Unrelated", "db9")])), notification(amPayload("g3", [byAddress]))]);
     now += 2000;
     a.tick();
     expect(chat.lines()[0]).toMatch(/^FIRING \[critical\] HighErrors x1 on web03: .* \(started 3m after deploy #1 of api by alice: abc1234\.\.def5678; !rollback api\?\)$/);
     expect(chat.lines()[1]).not.toMatch(/deploy/);
-    expect(store.deployAlerts(1)).toMatchObject([{ alertname: "HighErrors", instance: "web03", minutesAfter: 3 }]);
+    expect(chat.lines()[2]).toMatch(/^FIRING \[critical\] HighLatency x1 on 10\.0\.0\.3: .* \(started 3m after deploy #1 of api/);
+    expect(store.deployAlerts(1)).toMatchObject([{ alertname: "HighErrors", instance: "web03", minutesAfter: 3 }, { alertname: "HighLatency", instance: "10.0.0.3" }]);
     journal.close();
   });
 
