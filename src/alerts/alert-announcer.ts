@@ -85,6 +85,8 @@ export class AlertAnnouncer {
       this.downSince ??= now;
       return;
     }
+    // While the last round is still going out, wait (and do not read the store on every tick).
+    if (status.queueDepth > 0 && this.downSince === null) return;
     const pending = store.pending();
     if (pending.length === 0) {
       this.downSince = null;
