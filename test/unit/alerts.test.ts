@@ -197,6 +197,17 @@ describe("announcer", () => {
     expect(chat.sent).toHaveLength(1);
   });
 
+  it("what was acknowledged before a crash is announced after the restart, as a summary", () => {
+    store.record([notification(amPayload("g1", hosts(2).map((h) => amAlert("DiskFull", h))))]);
+    store.close(); // the process dies right after answering 200
+    store = new SqliteAlertStore(join(dir, "alerts.sqlite3"), () => new Date(now));
+    const chat = new FakeChat();
+    const a = announcerWith(testConfig(), chat);
+    now += 1000;
+    a.tick();
+    expect(chat.lines()).toEqual(["While I was away (since 12:00 UTC): 1 alert notification in 1 group. FIRING now: DiskFull x2. <https://bot.test/alerts>"]);
+  });
+
   it("routes groups to channels by labels", () => {
     const chat = new FakeChat();
     const config = testConfig({ alerts: { routes: [{ match: { team: "db" }, channels: ["#other"] }, { match: { severity: "critical" }, channels: ["#operations"] }] } });
