@@ -49,7 +49,8 @@ export function groupLine({ notification: n, deploy }: GroupLineInput, budget: n
   const firing = n.alerts.filter((a) => a.status === "firing");
   const resolved = n.alerts.filter((a) => a.status === "resolved");
   const shown = n.status === "firing" ? firing : resolved;
-  const state = n.status === "firing" ? "FIRING" : "RESOLVED";
+  // Colour helps the eye; the word carries the meaning where channel modes strip colours (+c).
+  const state = n.status === "firing" ? "\x02\x0304FIRING\x03\x02" : "\x02\x0303RESOLVED\x03\x02";
   const severity = severityOf(n);
   const also = n.status === "firing" && resolved.length ? ` (${resolved.length} resolved)` : "";
   const hosts = compressHosts(shown.map(instanceOf).filter((h): h is string => h !== null));
