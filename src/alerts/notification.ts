@@ -34,6 +34,7 @@ const time = z.string().max(64).refine((s) => !Number.isNaN(Date.parse(s)), "an 
 /** Alertmanager sends Go's zero time for "no end". */
 const endTime = (s: string | null | undefined): string | null => (s && !s.startsWith("0001-") ? new Date(s).toISOString() : null);
 
+// Not strict: Alertmanager may add fields in later versions; what we read is checked.
 export const AlertmanagerPayload = z.object({
   version: z.literal("4", { error: 'version: expected "4" (Alertmanager webhook payload version 4)' }),
   groupKey: z.string().min(1).max(4096),
