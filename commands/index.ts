@@ -2,6 +2,8 @@
 
 import type { Command } from "../src/chat/command.js";
 import { abort } from "./abort.js";
+import { alerts } from "./alerts.js";
+import { silence, unsilence } from "./silence.js";
 import { continueRollout } from "./continue.js";
 import { deploy } from "./deploy.js";
 import { diff } from "./diff.js";
@@ -13,4 +15,4 @@ import { rollback } from "./rollback.js";
 import { status } from "./status.js";
 import { yes } from "./yes.js";
 
-export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, help];
+export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, alerts, silence, unsilence, help];

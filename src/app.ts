@@ -20,6 +20,10 @@ import type { DeployEngine, StagingPort } from "./fleet/engine.js";
 import type { DeployJournal } from "./fleet/journal.js";
 import { recordLeftOut } from "./fleet/left-out.js";
 import { FleetBoard, gridApps, shippedTimes } from "./web/fleet-board.js";
+import type { AlertsDeps } from "./alerts/build.js";
+import { AlertAnnouncer } from "./alerts/alert-announcer.js";
+import { AlertsService } from "./alerts/alerts-service.js";
+import { DeployLinker } from "./alerts/deploy-link.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -41,6 +45,8 @@ export interface AppDeps {
   readonly onListening?: (url: string) => void;
   /** The fleet side (engine and journal), when apps are configured. */
   readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
+  /** The alert store (and Alertmanager's API for silences); receivers, announcements and !alerts. */
+  readonly alerts?: AlertsDeps | null;
   /** Test knobs for pacing; production uses the defaults. */
   readonly deployTiming?: { readonly progressEveryMs?: number; readonly gateAnswerSec?: number; readonly confirmSec?: number };
 }
@@ -70,6 +76,8 @@ export function createApp(deps: AppDeps): App {
   const entriesWritten = metrics.counter("tugboat_sal_entries_written_total", "SAL entries written, by source.");
   const commandsRun = metrics.counter("tugboat_commands_total", "Chat commands handled, by command and outcome.");
   const refused = metrics.counter("tugboat_commands_refused_total", "Chat commands refused by permissions, by command.");
+  const alertsReceived = metrics.counter("tugboat_alert_notifications_total", "Alert notifications stored, by receiver and status.");
+  const alertsRefused = metrics.counter("tugboat_alert_requests_refused_total", "Alert webhook requests refused, by receiver and HTTP status.");
   metrics.gauge("tugboat_chat_connected", "1 while the bot is connected to the chat network and in its channels.", () => (chat.status().connected ? 1 : 0));
   metrics.gauge("tugboat_chat_on_primary_nick", "1 while the bot holds its primary nick (it ignores commands otherwise).", () => (chat.status().onPrimaryNick ? 1 : 0));
   metrics.gauge("tugboat_outbound_queue_depth", "Lines waiting in the outbound (flood-paced) queue.", () => chat.status().queueDepth);
@@ -114,7 +122,23 @@ export function createApp(deps: AppDeps): App {
         },
       })
     : null;
-  const services: Services = { config, sal, links, commands, deploys, acl };
+  const alertsUrl = () => `${baseUrl}/alerts`;
+  const alerts = deps.alerts
+    ? {
+        service: new AlertsService(deps.alerts.store, deps.alerts.silences, sal, () => new Date(), alertsUrl),
+        announcer: new AlertAnnouncer({
+          store: deps.alerts.store,
+          chat,
+          config: config.alerts,
+          defaultChannels: config.alerts.defaultChannels.length ? config.alerts.defaultChannels : reportTo ? [reportTo] : [],
+          linker: deps.fleet ? new DeployLinker(deps.fleet.journal, config.alerts.deployWindowSec, config.alerts.appLabels, config.fleet.transport === "ssh" ? Object.fromEntries(config.fleet.hosts.map((h) => [h.address, h.name])) : {}) : null,
+          alertsUrl,
+          clock: { now: () => Date.now(), setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
+          log: log.child({ component: "alerts" }),
+        }),
+      }
+    : null;
+  const services: Services = { config, sal, links, commands, deploys, acl, alerts: alerts?.service ?? null };
   const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
   const router = new Router({
     chat,
@@ -157,6 +181,13 @@ export function createApp(deps: AppDeps): App {
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
     deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging, shipped: (app) => shippedTimes(deps.fleet!.journal, app) } : null,
     fleetBoard: board,
+    alerts: deps.alerts
+      ? {
+          store: deps.alerts.store, receivers: config.alerts.receivers, secrets: secrets.alertReceivers ?? [],
+          onStored: (ns) => ns.forEach((n) => alertsReceived({ receiver: n.receiver, status: n.status })),
+          onRefused: (receiver, status) => alertsRefused({ receiver, status: String(status) }),
+        }
+      : null,
   });
 
   return {
@@ -173,18 +204,21 @@ export function createApp(deps: AppDeps): App {
       }
       deps.onListening?.(baseUrl);
       await chat.start();
+      alerts?.announcer.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
     },
     async stop(reason) {
       await router.settle();
+      alerts?.announcer.stop();
       await deploys?.settle();
       await chat.stop(reason);
       await board?.close();
       await web.close();
       await deps.fleet?.close();
       await deps.store.close();
+      deps.alerts?.store.close();
     },
   };
 }

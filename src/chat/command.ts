@@ -7,6 +7,7 @@ import type { Config, Rule } from "../config/schema.js";
 import type { SalService } from "../sal/service.js";
 import type { DeployService } from "../deploys/service.js";
 import type { Acl } from "./acl.js";
+import type { AlertsService } from "../alerts/alerts-service.js";
 import { UserError } from "../errors.js";
 import type { Sender } from "./port.js";
 
@@ -19,6 +20,8 @@ export interface Services {
   /** Deploys from the channel; null when no apps are configured. */
   readonly deploys: DeployService | null;
   readonly acl: Acl;
+  /** Alerts (what is firing, silences); absent when nothing is configured. */
+  readonly alerts?: AlertsService | null;
 }
 
 export interface Links {
@@ -95,6 +98,12 @@ export const reply = (...lines: string[]): Reply => ({ lines });
 export function deploysOf(ctx: CommandContext): DeployService {
   if (!ctx.services.deploys) throw new UserError("this bot has no apps configured (apps: in the config)");
   return ctx.services.deploys;
+}
+
+/** The alerts service, or a clear refusal when this bot has none. */
+export function alertsOf(ctx: CommandContext): AlertsService {
+  if (!ctx.services.alerts) throw new UserError("this bot receives no alerts (alerts: in the config)");
+  return ctx.services.alerts;
 }
 
 /** The sender as the deploy service knows them. */

@@ -14,6 +14,9 @@ export interface Secrets {
   apiTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
   /** The deploy key (PEM/OpenSSH text) when fleet.ssh.privateKey is set; else the ssh-agent is used. */
   sshPrivateKey: string | null;
+  /** Per alert receiver (by name): its bearer token or HMAC key. */
+  alertReceivers?: ReadonlyArray<{ readonly name: string; readonly kind: "bearer" | "hmac"; readonly secret: string }>;
+  alertmanagerBearer?: string | null;
 }
 
 export interface LoadedConfig {
@@ -85,6 +88,10 @@ export function loadConfig(path: string | null, defaultPath: string, deps: LoadD
     saslPassword: irc?.sasl ? resolveSecret(irc.sasl.password, "irc.sasl.password", deps) : null,
     nickservPassword: irc?.nickserv ? resolveSecret(irc.nickserv.password, "irc.nickserv.password", deps) : null,
     apiTokens: config.api.tokens.map((t, i) => ({ name: t.name, token: resolveSecret(t.token, `api.tokens.${i}.token`, deps) })),
+    alertReceivers: config.alerts.receivers.map((r, i) =>
+      "bearer" in r.auth ? { name: r.name, kind: "bearer" as const, secret: resolveSecret(r.auth.bearer, `alerts.receivers.${i}.auth.bearer`, deps) } : { name: r.name, kind: "hmac" as const, secret: resolveSecret(r.auth.hmac, `alerts.receivers.${i}.auth.hmac`, deps) },
+    ),
+    alertmanagerBearer: config.alerts.alertmanager?.bearer ? resolveSecret(config.alerts.alertmanager.bearer, "alerts.alertmanager.bearer", deps) : null,
     sshPrivateKey: config.fleet.transport === "ssh" && config.fleet.ssh.privateKey ? resolveSecret(config.fleet.ssh.privateKey, "fleet.ssh.privateKey", deps) + "\n" : null,
   };
   return deepFreeze({ config, secrets, source: path ?? "embedded default" });

@@ -186,6 +186,46 @@ const AppSchema = z.strictObject({
     .prefault({}),
 });
 export type AppConfig = z.infer<typeof AppSchema>;
+/** Alert receivers, routing and announcement pacing (src/alerts/). */
+const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a label name");
+const AlertReceiverSchema = z.strictObject({
+  /** POST /api/alerts/NAME */
+  name: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "a receiver name (lower-case letters, digits, dashes)"),
+  /** alertmanager: webhook payload version 4; generic: tugboat's JSON (Icinga's script posts it). */
+  kind: z.enum(["alertmanager", "generic"]),
+  /** Authorization: Bearer TOKEN, or X-Tugboat-Signature: sha256=HMAC-SHA256(secret, body) in hex. */
+  auth: z.union([z.strictObject({ bearer: SecretRef }), z.strictObject({ hmac: SecretRef })]),
+});
+const AlertRouteSchema = z.strictObject({
+  /** Every label must equal its value (in the alert group's common labels); {} matches all. */
+  match: z.record(labelName, z.string()).default({}),
+  channels: z.array(channelName).min(1),
+  /** Keep looking at later routes after this one matched. */
+  continue: z.boolean().default(false),
+});
+const AlertsSchema = z.strictObject({
+  receivers: z.array(AlertReceiverSchema).default([]),
+  /** First match wins (unless continue); groups no route matches go to defaultChannels. */
+  routes: z.array(AlertRouteSchema).default([]),
+  /** Default: the first IRC channel (or the console channel). */
+  defaultChannels: z.array(channelName).default([]),
+  /** An unchanged firing group is not announced again within this time; a resolution is announced once. */
+  dedupeSec: z.number().int().min(0).default(3600),
+  /** Notifications arriving within this time are announced together (a storm costs a few lines). */
+  gatherMs: z.number().int().min(0).max(60_000).default(2000),
+  /** Lines per announcement round per channel; past it, one `+N more` summary line. */
+  maxLinesPerRound: z.number().int().min(2).max(10).default(4),
+  /** An alert starting within this time after a deploy (on its hosts or its app's labels) names the deploy. */
+  deployWindowSec: z.number().int().min(0).default(1800),
+  /** Per app: labels that mark its alerts, e.g. {service: api}. */
+  appLabels: z.record(appName, z.record(labelName, z.string())).default({}),
+  /** Alertmanager's API for !silence and !unsilence. */
+  alertmanager: z
+    .strictObject({ url: z.string().regex(/^https?:\/\//, "an http(s) URL"), timeoutMs: z.number().int().min(100).max(60_000).default(5000), bearer: SecretRef.optional() })
+    .optional(),
+});
+export type AlertsConfig = z.infer<typeof AlertsSchema>;
+
 export type HostConfig = z.infer<typeof HostSchema>;
 export type FleetConfig = z.infer<typeof FleetSchema>;
 
@@ -204,6 +244,7 @@ export const ConfigSchema = z
     web: WebSchema.prefault({}),
     fleet: FleetSchema.prefault({}),
     apps: z.record(appName, AppSchema).default({}),
+    alerts: AlertsSchema.prefault({}),
     log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   })
   .superRefine((config, ctx) => {
@@ -246,6 +287,14 @@ export const ConfigSchema = z
         if (!hostNames.has(c)) ctx.addIssue({ code: "custom", path: ["apps", name, "canaries", i], message: `unknown host "${c}"` });
       });
     }
+    const joined = new Set((config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel]).map((c) => c.toLowerCase()));
+    const alertChannels: Array<[string, (string | number)[]]> = config.alerts.defaultChannels.map((c, i) => [c, ["alerts", "defaultChannels", i]]);
+    config.alerts.routes.forEach((r, i) => r.channels.forEach((c, j) => alertChannels.push([c, ["alerts", "routes", i, "channels", j]])));
+    for (const [c, path] of alertChannels) if (!joined.has(c.toLowerCase())) ctx.addIssue({ code: "custom", path, message: `${c} is not a channel the bot joins` });
+    config.alerts.receivers.forEach((r, i) => {
+      if (config.alerts.receivers.findIndex((o) => o.name === r.name) !== i) ctx.addIssue({ code: "custom", path: ["alerts", "receivers", i, "name"], message: `duplicate receiver "${r.name}"` });
+    });
+    for (const app of Object.keys(config.alerts.appLabels)) if (!(app in config.apps)) ctx.addIssue({ code: "custom", path: ["alerts", "appLabels", app], message: `unknown app "${app}"` });
     try {
       new RegExp(config.sal.taskPattern);
     } catch (e) {

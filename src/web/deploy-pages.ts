@@ -7,6 +7,7 @@ import type { CommitRange } from "../git/commit-range.js";
 import type { DeployRecord, StepRecord } from "../fleet/journal.js";
 import { GATE_HOST } from "../fleet/events.js";
 import type { SalEntry } from "../sal/entry.js";
+import type { DeployAlert } from "../alerts/alert-store.js";
 import { layout, sitePath } from "./layout.js";
 import { escapeHtml, linkify, type LinkRules } from "./linkify.js";
 import { GRID_CSS } from "./fleet-view.js";
@@ -52,6 +53,8 @@ export interface DeployPageInput {
   readonly baseUrl: string;
   /** The fleet grid replayed from the journal (fleet-replay.ts). */
   readonly grid?: string;
+  /** Alerts that started within the alert window after this deploy, on its hosts or app labels. */
+  readonly alerts?: readonly DeployAlert[];
 }
 
 export function renderDeployPage(p: DeployPageInput): string {
@@ -95,6 +98,8 @@ ${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><
 ${gates.length ? `<ul class="gates">${gates.map((g) => `<li>${e(g.step)}: <strong>${e(g.outcome.toUpperCase())}</strong> (${e(g.detail ?? "")}) <time datetime="${e(g.at)}">${e(g.at.slice(11, 19))}</time></li>`).join("")}</ul>` : "<p>No gate was reached.</p>"}
 <h2>In the SAL</h2>
 ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
+<h2>Alerts that followed</h2>
+${p.alerts?.length ? `<ul class="alerts">${p.alerts.map((a) => `<li><time datetime="${e(a.startsAt)}">${e(a.startsAt.slice(11, 16))}</time> (${a.minutesAfter}m after) <strong>${e(a.alertname)}</strong>${a.severity ? ` [${e(a.severity)}]` : ""}${a.instance ? ` on ${e(a.instance)}` : ""}${a.summary ? `: ${e(a.summary)}` : ""}</li>`).join("")}</ul>` : "<p>No alerts followed this deploy.</p>"}
 <h2>Diff</h2>
 ${p.diff ? `<pre class="diff">${p.diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>` : `<p class="muted">${e(p.rangeError ?? "no diff")}</p>`}
 <p class="muted">Security patches are deployed on top of this range and never shown here.</p>`;

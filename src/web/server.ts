@@ -20,6 +20,8 @@ import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
 import type { FleetBoard } from "./fleet-board.js";
 import { replayApp, replayHtml } from "./fleet-replay.js";
 import { registerFleetRoutes } from "./fleet-routes.js";
+import { alertReceiverRoutes, type ReceiverDeps } from "../alerts/receiver-routes.js";
+import { renderAlertsPage } from "../alerts/alerts-page.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -37,6 +39,8 @@ export interface WebDeps {
   readonly deploys?: DeploySource | null;
   /** The live fleet grid (/fleet), when apps are configured. */
   readonly fleetBoard?: FleetBoard | null;
+  /** The alert store and receivers, when alerts are wired. */
+  readonly alerts?: Pick<ReceiverDeps, "store" | "receivers" | "secrets" | "onStored" | "onRefused"> | null;
 }
 
 export interface DeploySource {
@@ -225,10 +229,16 @@ export function buildWebServer(deps: WebDeps) {
     const steps = deps.deploys.journal.steps(deploy.id);
     const configured = deps.fleetBoard?.grid.app(deploy.app);
     const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now(), sitePath(deps.baseUrl, `/fleet?app=${encodeURIComponent(deploy.app)}`));
-    return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid }));
+    return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid, alerts: deps.alerts?.store.deployAlerts(deploy.id) ?? [] }));
   });
 
   registerFleetRoutes(app, { board: deps.fleetBoard ?? null, baseUrl: () => deps.baseUrl });
+
+  if (deps.alerts) {
+    const a = deps.alerts;
+    void app.register(alertReceiverRoutes({ ...a, now: () => new Date() }));
+    app.get("/alerts", async (_req, reply) => html(reply, 200, renderAlertsPage(a.store.firing(), deps.baseUrl)));
+  }
 
   app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));
   return app;

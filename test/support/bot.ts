@@ -15,6 +15,7 @@ import { BotMetrics } from "../../src/observability/bot-metrics.js";
 import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
 import { buildWebServer } from "../../src/web/server.js";
 import { buildFleet } from "../../src/fleet/build.js";
+import { buildAlerts } from "../../src/alerts/build.js";
 
 export const API_TOKEN = "test-token-0123456789";
 
@@ -27,7 +28,7 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string; secrets?: IrcSecrets; sshPrivateKey?: string; deployTiming?: { progressEveryMs?: number; gateAnswerSec?: number; confirmSec?: number }; dataDir?: string }): Promise<RunningBot> {
+export async function startBot(opts: { port: number; config?: Partial<ConfigInput>; alertSecrets?: Array<{ name: string; kind: "bearer" | "hmac"; secret: string }>; irc?: Record<string, unknown>; extraCommands?: Command[]; nick?: string; secrets?: IrcSecrets; sshPrivateKey?: string; deployTiming?: { progressEveryMs?: number; gateAnswerSec?: number; confirmSec?: number }; dataDir?: string }): Promise<RunningBot> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "tugboat-bot-"));
   const input: ConfigInput = {
     chat: "irc",
@@ -46,11 +47,11 @@ export async function startBot(opts: { port: number; config?: Partial<ConfigInpu
   const log = pino({ level: "debug" }, { write: (s: string) => void lines.push(s) });
   const chat = new IrcFrameworkChat(config.irc!, opts.secrets ?? { password: null, saslPassword: null, nickservPassword: null }, log.child({ component: "irc" }));
   const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
-  const loaded = { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }], sshPrivateKey: opts.sshPrivateKey ?? null }, source: "test" };
+  const loaded = { config, secrets: { ircPassword: null, saslPassword: null, nickservPassword: null, apiTokens: [{ name: "cron@deploy1001", token: API_TOKEN }], sshPrivateKey: opts.sshPrivateKey ?? null, alertReceivers: opts.alertSecrets ?? [] }, source: "test" };
   const fleet = Object.keys(config.apps).length ? buildFleet(loaded, dataDir, log, {}) : null;
   const app = createApp({
     loaded,
-    chat, store, log, metrics: new BotMetrics(), web: buildWebServer, fleet,
+    chat, store, log, metrics: new BotMetrics(), web: buildWebServer, fleet, alerts: buildAlerts(loaded, dataDir),
     commands: [...allCommands, ...(opts.extraCommands ?? [])],
     ...(opts.deployTiming ? { deployTiming: opts.deployTiming } : {}),
   });

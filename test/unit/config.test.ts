@@ -47,6 +47,9 @@ describe("config errors name the key path and what was expected", () => {
     ["secret inline", "chat: irc\nirc:\n  host: h\n  channels: ['#a']\n  password: hunter2\n", /→ at irc\.password/],
     ["bad regexp", "sal:\n  taskPattern: '('\n", /not a valid regular expression[\s\S]*→ at sal\.taskPattern/],
     ["duplicate token", "api:\n  tokens:\n    - {name: a, token: {env: A}}\n    - {name: a, token: {env: B}}\n", /duplicate token name "a"/],
+    ["alert route to a channel not joined", "alerts:\n  routes:\n    - {match: {team: db}, channels: ['#db']}\n", /#db is not a channel the bot joins[\s\S]*→ at alerts\.routes\[0\]\.channels\[0\]/],
+    ["alert receiver secret inline", "alerts:\n  receivers:\n    - {name: am, kind: alertmanager, auth: {bearer: hunter2}}\n", /→ at alerts\.receivers\[0\]\.auth/],
+    ["alert labels of an unknown app", "alerts:\n  appLabels: {api: {service: api}}\n", /unknown app "api"[\s\S]*→ at alerts\.appLabels\.api/],
   ])("%s", (_name, text, pattern) => {
     expect(errorOf(text)).toMatch(pattern);
   });
