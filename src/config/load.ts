@@ -14,6 +14,8 @@ export interface Secrets {
   apiTokens: ReadonlyArray<{ readonly name: string; readonly token: string }>;
   /** The deploy key (PEM/OpenSSH text) when fleet.ssh.privateKey is set; else the ssh-agent is used. */
   sshPrivateKey: string | null;
+  /** The Grafana API token when metrics.grafana is set (deploy annotations). */
+  grafanaToken?: string | null;
 }
 
 export interface LoadedConfig {
@@ -86,6 +88,7 @@ export function loadConfig(path: string | null, defaultPath: string, deps: LoadD
     nickservPassword: irc?.nickserv ? resolveSecret(irc.nickserv.password, "irc.nickserv.password", deps) : null,
     apiTokens: config.api.tokens.map((t, i) => ({ name: t.name, token: resolveSecret(t.token, `api.tokens.${i}.token`, deps) })),
     sshPrivateKey: config.fleet.transport === "ssh" && config.fleet.ssh.privateKey ? resolveSecret(config.fleet.ssh.privateKey, "fleet.ssh.privateKey", deps) + "\n" : null,
+    grafanaToken: config.metrics.grafana ? resolveSecret(config.metrics.grafana.token, "metrics.grafana.token", deps) : null,
   };
   return deepFreeze({ config, secrets, source: path ?? "embedded default" });
 }
