@@ -32,7 +32,8 @@ export class GraphiteSource implements MetricSource, MarkerStore {
     let data: unknown;
     try {
       const res = await axios.get(`${this.base}/render`, {
-        params: { target: q.query, from: epochSec(q.from), until: epochSec(q.to), format: "json" },
+        // Graphite's from is exclusive (the first point is the next interval after it): ask from a second earlier.
+        params: { target: q.query, from: epochSec(q.from) - 1, until: epochSec(q.to), format: "json" },
         timeout: this.o.timeoutMs,
         ...(q.signal ? { signal: q.signal } : {}),
         responseType: "json",
@@ -46,7 +47,7 @@ export class GraphiteSource implements MetricSource, MarkerStore {
     if (parsed.data.length > 1) throw new MetricError("query", this.kind, `"${q.query}" returns ${parsed.data.length} series; wrap it in sumSeries() or averageSeries()`);
     const series = parsed.data[0];
     if (!series) return [];
-    return series.datapoints.map(([v, t]) => ({ t: t * 1000, v: toValue(v) }));
+    return series.datapoints.map(([v, t]) => ({ t: t * 1000, v: toValue(v) })).filter((p) => p.t >= q.from && p.t <= q.to);
   }
 
   async mark(m: Marker, signal?: AbortSignal): Promise<void> {
