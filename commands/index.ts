@@ -5,6 +5,7 @@ import { abort } from "./abort.js";
 import { continueRollout } from "./continue.js";
 import { deploy } from "./deploy.js";
 import { diff } from "./diff.js";
+import { graphs } from "./graphs.js";
 import { help } from "./help.js";
 import { lock, unlock } from "./lock.js";
 import { log } from "./log.js";
@@ -13,4 +14,4 @@ import { rollback } from "./rollback.js";
 import { status } from "./status.js";
 import { yes } from "./yes.js";
 
-export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, help];
+export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, graphs, help];

@@ -18,6 +18,11 @@ import type { WebDeps } from "./web/server.js";
 import { DeployService } from "./deploys/service.js";
 import type { DeployEngine, StagingPort } from "./fleet/engine.js";
 import type { DeployJournal } from "./fleet/journal.js";
+import { UserError } from "./errors.js";
+import type { MetricAdapters } from "./metrics/build.js";
+import { DeployMetrics, VerdictBook } from "./metrics/deploy-watch.js";
+import { loadGraphs, type GraphsPort } from "./metrics/graphs.js";
+import { DeployMarkers } from "./metrics/markers.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -39,6 +44,8 @@ export interface AppDeps {
   readonly onListening?: (url: string) => void;
   /** The fleet side (engine and journal), when apps are configured. */
   readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
+  /** Metric sources and marker targets (src/metrics/build.ts), when the config has a metrics section. */
+  readonly metricAdapters?: MetricAdapters | null;
   /** Test knobs for pacing; production uses the defaults. */
   readonly deployTiming?: { readonly progressEveryMs?: number; readonly gateAnswerSec?: number; readonly confirmSec?: number };
 }
@@ -82,15 +89,56 @@ export function createApp(deps: AppDeps): App {
   };
   const acl = new Acl(config);
   const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
-  const deploys = deps.fleet
+  const announceDeploy = (channel: string, text: string) => {
+    for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
+  };
+  // Metrics: markers for every deploy and rollback, the verdict after each deploy, the canary metric gate.
+  const adapters = deps.metricAdapters ?? null;
+  const verdicts = new VerdictBook();
+  const graphsUrl = (app: string, window?: string) => `${baseUrl}/graphs/${app}${window ? `?window=${window}` : ""}`;
+  let deploys: DeployService | null = null;
+  const watcher =
+    deps.fleet && adapters
+      ? new DeployMetrics({
+          config, sources: adapters.sources, book: verdicts, sal, announce: announceDeploy, now: () => Date.now(),
+          markers: new DeployMarkers(adapters.annotators, log.child({ component: "markers" }), metrics.counter("tugboat_deploy_markers_total", "Deploy markers posted, by target and outcome (ok, refused, timeout, http...).")),
+          log: log.child({ component: "metrics" }),
+          rollback: (op, reason) => deploys!.rollback(op.app, undefined, reason, op.by, op.channel),
+          sleep: (ms, signal) => new Promise((resolve, reject) => {
+            if (signal.aborted) return reject(new Error("stopping"));
+            const t = setTimeout(resolve, ms);
+            signal.addEventListener("abort", () => (clearTimeout(t), reject(new Error("stopping"))), { once: true });
+          }),
+          deployUrl: (id) => `${baseUrl}/deploys/${id}`,
+          graphsUrl: (app) => graphsUrl(app),
+          countVerdict: metrics.counter("tugboat_metric_verdicts_total", "Metric verdicts reached, by app, stage (canary, after) and verdict."),
+        })
+      : null;
+  const marksOf = (app: string) => (deps.fleet?.journal.list(app, 200) ?? []).map((d) => ({ id: d.id, kind: d.kind, at: Date.parse(d.startedAt), state: d.state }));
+  const graphs: GraphsPort | null = adapters
+    ? {
+        load: (app, windowMs, signal) => {
+          const cfg = config.apps[app];
+          if (!cfg) throw new UserError(`no app "${app}" (apps: ${Object.keys(config.apps).join(", ") || "none configured"})`);
+          if (cfg.metrics.length === 0) throw new UserError(`${app} has no metrics (apps.${app}.metrics in the config)`);
+          const to = Date.now();
+          return loadGraphs(app, cfg, adapters.sources, marksOf(app), to - windowMs, to, signal);
+        },
+        url: graphsUrl,
+        dashboards: [
+          ...(config.metrics.graphite?.dashboardUrl ? [{ name: "Graphite", url: config.metrics.graphite.dashboardUrl }] : []),
+          ...(config.metrics.grafana?.dashboardUrl ? [{ name: "Grafana", url: config.metrics.grafana.dashboardUrl }] : []),
+        ],
+      }
+    : null;
+  deploys = deps.fleet
     ? new DeployService({
         engine: deps.fleet.engine,
         journal: deps.fleet.journal,
         sal,
         log: log.child({ component: "deploys" }),
-        announce: (channel, text) => {
-          for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
-        },
+        announce: announceDeploy,
+        watcher,
         deployUrl: (id) => `${baseUrl}/deploys/${id}`,
         now: () => Date.now(),
         confirm: (app) => config.apps[app]?.confirm ?? false,
@@ -104,7 +152,7 @@ export function createApp(deps: AppDeps): App {
         },
       })
     : null;
-  const services: Services = { config, sal, links, commands, deploys, acl };
+  const services: Services = { config, sal, links, commands, deploys, acl, graphs };
   const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
   const router = new Router({
     chat,
@@ -146,6 +194,8 @@ export function createApp(deps: AppDeps): App {
     health: () => ({ irc: chat.status() }),
     defaultChannel: Object.keys(config.sal.channels)[0] ?? null,
     deploys: deps.fleet ? { journal: deps.fleet.journal, apps: Object.keys(config.apps), staging: deps.fleet.staging } : null,
+    graphs,
+    verdicts: (id) => verdicts.get(id),
   });
 
   return {
@@ -169,6 +219,7 @@ export function createApp(deps: AppDeps): App {
     async stop(reason) {
       await router.settle();
       await deploys?.settle();
+      await watcher?.close();
       await chat.stop(reason);
       await web.close();
       await deps.fleet?.close();

@@ -7,6 +7,7 @@ import type { Config, Rule } from "../config/schema.js";
 import type { SalService } from "../sal/service.js";
 import type { DeployService } from "../deploys/service.js";
 import type { Acl } from "./acl.js";
+import type { GraphsPort } from "../metrics/graphs.js";
 import { UserError } from "../errors.js";
 import type { Sender } from "./port.js";
 
@@ -19,6 +20,8 @@ export interface Services {
   /** Deploys from the channel; null when no apps are configured. */
   readonly deploys: DeployService | null;
   readonly acl: Acl;
+  /** Metric graphs (!graphs); null or absent when no metric source is configured. */
+  readonly graphs?: GraphsPort | null;
 }
 
 export interface Links {

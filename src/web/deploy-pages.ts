@@ -49,6 +49,8 @@ export interface DeployPageInput {
   readonly sal: readonly SalEntry[];
   readonly rules: LinkRules;
   readonly baseUrl: string;
+  /** The metric verdicts section (src/web/graph-pages.ts), when metrics are configured. */
+  readonly metrics?: string | null;
 }
 
 export function renderDeployPage(p: DeployPageInput): string {
@@ -89,7 +91,7 @@ ${rangeHtml}
 ${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><th>Result</th><th>Time</th><th>Steps</th></tr></thead><tbody>${hostRows}</tbody></table></div>` : "<p>No host was touched.</p>"}
 <h2>Gates</h2>
 ${gates.length ? `<ul class="gates">${gates.map((g) => `<li>${e(g.step)}: <strong>${e(g.outcome.toUpperCase())}</strong> (${e(g.detail ?? "")}) <time datetime="${e(g.at)}">${e(g.at.slice(11, 19))}</time></li>`).join("")}</ul>` : "<p>No gate was reached.</p>"}
-<h2>In the SAL</h2>
+${p.metrics ? `<h2>Metrics</h2>\n${p.metrics}\n` : ""}<h2>In the SAL</h2>
 ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
 <h2>Diff</h2>
 ${p.diff ? `<pre class="diff">${p.diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>` : `<p class="muted">${e(p.rangeError ?? "no diff")}</p>`}

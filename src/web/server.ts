@@ -17,6 +17,10 @@ import type { ReplyPages } from "./reply-pages.js";
 import type { DeployJournal } from "../fleet/journal.js";
 import type { StagingPort } from "../fleet/engine.js";
 import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
+import type { GraphsPort } from "../metrics/graphs.js";
+import { parseWindow } from "../metrics/graphs.js";
+import type { VerdictRecord } from "../metrics/deploy-watch.js";
+import { renderGraphPage, renderVerdicts } from "./graph-pages.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -32,6 +36,9 @@ export interface WebDeps {
   readonly defaultChannel: string | null;
   /** The deploy journal and staging repositories, when apps are configured. */
   readonly deploys?: DeploySource | null;
+  /** Metric graphs (/graphs/APP) and verdicts on deploy pages, when metrics are configured. */
+  readonly graphs?: GraphsPort | null;
+  readonly verdicts?: (deployId: number) => readonly VerdictRecord[];
 }
 
 export interface DeploySource {
@@ -215,7 +222,24 @@ export function buildWebServer(deps: WebDeps) {
       }
     } else rangeError = deploy.kind === "rollback" ? "a rollback switches to a release the hosts keep: no new code" : "the app is no longer configured";
     const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
-    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl }));
+    const metrics = deps.graphs ? renderVerdicts(deploy.app, deps.verdicts?.(deploy.id) ?? [], deps.config.apps[deploy.app]?.metrics.length ? true : false, Date.parse(deploy.startedAt), deps.baseUrl) : null;
+    return html(reply, 200, renderDeployPage({ deploy, steps: deps.deploys.journal.steps(deploy.id), range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, metrics }));
+  });
+
+  const WINDOWS = ["1h", "6h", "1d", "7d"];
+  app.get("/graphs/:app", async (req, reply) => {
+    const name = (req.params as { app: string }).app;
+    const q = z.strictObject({ window: z.preprocess(emptyToUndefined, z.string().refine((w) => parseWindow(w) !== null, "a window such as 30m, 6h or 2d (at most 7d)").optional()) }).safeParse(req.query);
+    if (!q.success) return html(reply, 400, renderNotFound(`Bad window: ${issues(q.error)}`, deps.baseUrl));
+    if (!deps.graphs) return html(reply, 404, renderNotFound("No metric source is configured (metrics: in the config).", deps.baseUrl));
+    const windowText = q.data.window ?? "6h";
+    try {
+      const g = await deps.graphs.load(name, parseWindow(windowText)!);
+      return html(reply, 200, renderGraphPage(g, windowText, WINDOWS, deps.graphs.dashboards, deps.baseUrl));
+    } catch (e) {
+      if (e instanceof UserError) return html(reply, 404, renderNotFound(e.message, deps.baseUrl));
+      throw e;
+    }
   });
 
   app.setNotFoundHandler((_req, reply) => html(reply, 404, renderNotFound("There is no page here.", deps.baseUrl)));
