@@ -96,7 +96,7 @@ export class DeployMetrics implements DeployWatcher {
     this.d.book.add({ deployId: op.deployId, app: op.app, stage: "after", at: new Date(this.d.now()).toISOString(), verdict, windows: { baseline, candidate }, action });
     const range = `${short(op.from)}..${short(op.to)}`;
     this.d.announce(channel, `metrics for deploy #${op.deployId} ${op.app} ${range}: ${summaryWords(verdict)} ${this.d.deployUrl(op.deployId)}`);
-    for (const line of changedLines(verdict)) this.d.announce(channel, `  ${line}`);
+    for (const line of changedLines(verdict)) this.d.announce(channel, line);
     const evidence = verdict.metrics.filter((m) => m.verdict === "WORSE").map(metricLine).join("; ");
     await this.sal(`Metrics after deploy #${op.deployId} ${op.app} ${range}: ${summaryWords(verdict)}${changedLines(verdict).length ? `: ${changedLines(verdict).join("; ")}` : ""}`, op);
     if (!worse) return;
@@ -133,7 +133,7 @@ export class DeployMetrics implements DeployWatcher {
     this.d.book.add({ deployId: q.deployId, app: q.app, stage: "canary", at: new Date(this.d.now()).toISOString(), verdict, windows: { baseline: [window.from, window.to], candidate: [window.from, window.to] }, action: !worse ? null : rollback ? "rolled back automatically" : "asked the channel" });
     const changed = changedLines(verdict);
     this.d.announce(q.channel, `canary metrics for deploy #${q.deployId} ${q.app}: ${summaryWords(verdict)}`);
-    for (const line of changed) this.d.announce(q.channel, `  ${line}`);
+    for (const line of changed) this.d.announce(q.channel, line);
     await this.sal(`Canary metrics for deploy #${q.deployId} ${q.app}: ${summaryWords(verdict)}${changed.length ? `: ${changed.join("; ")}` : ""}`, { deployId: q.deployId, nick: q.nick, channel: q.channel });
     if (!worse) return null;
     return { why: `canary metrics WORSE: ${verdict.metrics.filter((m) => m.verdict === "WORSE").map(metricLine).join("; ")}`, rollback };

@@ -108,7 +108,7 @@ export function changeText(change: number | null): string {
 /** One line per metric: "error ratio WORSE 0.0101 -> 0.0412 (+308%, p=2e-6)" or "latency NO DATA: why". */
 export function metricLine(m: MetricVerdict): string {
   if (m.verdict === "NO DATA" || !m.baseline || !m.candidate) return `${m.name} ${m.verdict}: ${m.why}`;
-  const p = m.p === null ? "" : `, p=${m.p < 0.0001 ? m.p.toExponential(0) : m.p.toFixed(3)}`;
+  const p = m.p === null ? "" : `, p=${m.p < 0.001 ? m.p.toExponential(0) : m.p.toFixed(3)}`;
   const guard = /guardrail/.test(m.why) ? `, ${m.why.split(";")[0]}` : "";
   return `${m.name} ${m.verdict} ${formatValue(m.baseline.mean, m.unit)} -> ${formatValue(m.candidate.mean, m.unit)} (${changeText(m.change)}${p}${guard})`;
 }

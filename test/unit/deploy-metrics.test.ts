@@ -89,7 +89,7 @@ describe("the verdict after a deploy", () => {
     await s.watcher.settle();
     expect(s.lines[0]).toBe("metrics: judging api #12 at 12:07 UTC (5 min after vs before) https://t/graphs/api");
     expect(s.lines[1]).toBe("metrics for deploy #12 api 0123456..abc1234: WORSE (after vs before: 1 WORSE, 1 OK of 2) https://t/deploys/12");
-    expect(s.lines[2]).toMatch(/^ {2}error ratio WORSE 0\.0109 -> 0\.0809 \(\+64\d%, p=\de-\d+, over the guardrail \(max 0\.05\)\)$/);
+    expect(s.lines[2]).toMatch(/^error ratio WORSE 0\.0109 -> 0\.0809 \(\+64\d%, p=\de-\d+, over the guardrail \(max 0\.05\)\)$/);
     expect(s.lines[3]).toMatch(/^alice: deploy #12 made api worse \(error ratio WORSE .*\): recommend !rollback api -- metrics worse after #12$/);
     expect(s.rollbacks).toEqual([]);
     const entries = (await s.store.search({ deployId: 12, limit: 10 })).entries;
@@ -125,7 +125,7 @@ describe("the verdict after a deploy", () => {
     s.watcher.finished(s.op);
     await s.watcher.settle();
     expect(s.lines[1]).toBe("metrics for deploy #12 api 0123456..abc1234: NO DATA (after vs before: 1 NO DATA, 1 OK of 2) https://t/deploys/12");
-    expect(s.lines[2]).toBe("  error ratio NO DATA: before: prometheus: connection refused");
+    expect(s.lines[2]).toBe("error ratio NO DATA: before: prometheus: connection refused");
     expect(s.rollbacks).toEqual([]);
   });
 
@@ -136,8 +136,8 @@ describe("the verdict after a deploy", () => {
     s.watcher.finished(s.op);
     await s.watcher.settle();
     expect(s.lines[1]).toContain(": NO DATA (after vs before: 2 NO DATA of 2)");
-    expect(s.lines[2]).toBe("  error ratio NO DATA: before: prometheus: no series for errors");
-    expect(s.lines[3]).toBe("  latency NO DATA: after: graphite: lagging, the newest point is 180s older than the window's end");
+    expect(s.lines[2]).toBe("error ratio NO DATA: before: prometheus: no series for errors");
+    expect(s.lines[3]).toBe("latency NO DATA: after: graphite: lagging, the newest point is 180s older than the window's end");
   });
 
   it("too few points after is NO DATA", async () => {
@@ -145,7 +145,7 @@ describe("the verdict after a deploy", () => {
     s.graphite.set("latency", s.latency.filter((p) => p.t <= END + 40_000 || p.t > END + 5 * MIN - 20_000));
     s.watcher.finished(s.op);
     await s.watcher.settle();
-    expect(s.lines[2]).toBe("  latency NO DATA: too few points: 7 points after (need 10)");
+    expect(s.lines[2]).toBe("latency NO DATA: too few points: 7 points after (need 10)");
   });
 
   it("failed deploys and rollbacks are marked but not judged", async () => {
