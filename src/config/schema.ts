@@ -168,7 +168,7 @@ export type MetricConfig = z.infer<typeof MetricSchema>;
 
 const VerdictSchema = z.strictObject({
   /** After a deploy, wait this long, then compare it with as long before the deploy. */
-  windowMin: z.number().min(0.1).max(240).default(5),
+  windowMin: z.number().min(0.05).max(240).default(5),
   /** WORSE after a full deploy: roll back at once, or recommend `!rollback APP` with the evidence. */
   onWorse: z.enum(["rollback", "recommend"]).default("recommend"),
   /** After the canaries: judge them this long (0: no metric gate). */

@@ -54,13 +54,13 @@ beforeAll(async () => {
   }
   prometheus = await startPrometheus({ scrape: targets, scrapeIntervalSec: 1 });
   const metric = { name: "error ratio", source: "prometheus", query: "avg(demo_error_ratio)", perHostQuery: 'max(demo_error_ratio{host="{host}"})', worse: "up", guardrail: { max: 0.05 } };
-  const verdict = { windowMin: 0.1, stepSec: 1, minPoints: 4, onWorse: "rollback" };
+  const verdict = { windowMin: 0.05, stepSec: 1, minPoints: 3, onWorse: "rollback" };
   const config = parseConfigText(JSON.stringify({
     chat: "irc", irc: { host: "127.0.0.1", channels: ["#operations"] }, sal: { channels: { "#operations": {} } }, web: { port: 0 },
     metrics: { prometheus: { url: prometheus.url, timeoutMs: 2000 }, maxLagSec: 10 },
     fleet: { transport: "local", localRoot: join(dataDir, "fleet"), hosts: HOSTS.map((name) => ({ name })) },
     apps: {
-      demo: { repo: upstream.dir, deployPath: "/srv/demo", targets: HOSTS, canaries: ["web1"], batchSize: 3, metrics: [metric], verdict: { ...verdict, canaryWindowMin: 0.1, canaryOnWorse: "rollback" } },
+      demo: { repo: upstream.dir, deployPath: "/srv/demo", targets: HOSTS, canaries: ["web1"], batchSize: 3, metrics: [metric], verdict: { ...verdict, canaryWindowMin: 0.05, canaryOnWorse: "rollback" } },
       demo2: { repo: upstream.dir, deployPath: "/srv/demo2", targets: HOSTS, canaries: ["web1"], batchSize: 3, metrics: [metric], verdict },
     },
   }), "test.json");
@@ -72,7 +72,7 @@ beforeAll(async () => {
   app = createApp({ loaded, chat, store, log, metrics: botMetrics, web: buildWebServer, fleet: buildFleet(loaded, dataDir, log, {}), metricAdapters: buildMetricAdapters(loaded) });
   await app.start();
   // A baseline before the first deploy: the verdict compares with as long before the deploy.
-  await new Promise((r) => setTimeout(r, 8000));
+  await new Promise((r) => setTimeout(r, 5000));
 }, 120_000);
 
 afterAll(async () => {
@@ -107,7 +107,7 @@ describe("deploy verdicts against a real Prometheus", () => {
     expect(canary).toBe("canary metrics for deploy #2 demo: WORSE (canaries vs other hosts: 1 WORSE of 1)");
     expect(await waitLine(/^error ratio WORSE /)).toMatch(/^error ratio WORSE 0\.0\d+ -> 0\.[12]\d* \(\+\d+%, p=[\d.e-]+, over the guardrail \(max 0\.05\)\)$/);
     expect(await waitLine(/^deploy #2 demo: canary metrics WORSE/)).toMatch(/: rolling back \(verdict\.canaryOnWorse: rollback\)$/);
-    expect(await waitLine(/^deploy #2 demo .*: ROLLED BACK/)).toMatch(/ROLLED BACK on 0\/4 hosts/);
+    expect(await waitLine(/^deploy #2 demo .*: ROLLED BACK/)).toMatch(/ROLLED BACK on 1\/4 hosts in .*; web1 back on [0-9a-f]{7} /);
     expect(HOSTS.map((h) => live(h))).toEqual(["ok", "ok", "ok", "ok"]);
     const sal = await salMessages();
     expect(sal).toContainEqual(expect.stringMatching(/^Canary metrics for deploy #2 demo: WORSE \(canaries vs other hosts: 1 WORSE of 1\): error ratio WORSE 0\.0\d+ -> 0\.[12]/));

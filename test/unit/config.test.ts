@@ -47,6 +47,10 @@ describe("config errors name the key path and what was expected", () => {
     ["secret inline", "chat: irc\nirc:\n  host: h\n  channels: ['#a']\n  password: hunter2\n", /→ at irc\.password/],
     ["bad regexp", "sal:\n  taskPattern: '('\n", /not a valid regular expression[\s\S]*→ at sal\.taskPattern/],
     ["duplicate token", "api:\n  tokens:\n    - {name: a, token: {env: A}}\n    - {name: a, token: {env: B}}\n", /duplicate token name "a"/],
+    ["metric without its source", "fleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: up}]\n", /prometheus has no URL in metrics\.prometheus[\s\S]*→ at apps\.api\.metrics\[0\]\.source/],
+    ["per-host query without {host}", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, perHostQuery: up, worse: up}]\n", /must contain \{host\}[\s\S]*→ at apps\.api\.metrics\[0\]\.perHostQuery/],
+    ["bad direction", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: sideways}]\n", /→ at apps\.api\.metrics\[0\]\.worse/],
+    ["empty guardrail", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: up, guardrail: {}}]\n", /give max, min or both/],
   ])("%s", (_name, text, pattern) => {
     expect(errorOf(text)).toMatch(pattern);
   });
