@@ -36,10 +36,15 @@ http.createServer((req, res) => {
   requests++;
   if (buggy && (n++ % 10) < 3) { errors++; res.statusCode = 500; return res.end("bug\\n"); }
   res.end("ok\\n");
-}).listen(Number(port), address);
+}).listen(Number(port), address, () => fs.writeFileSync("/srv/deployment/demo.ready", String(process.pid)));
 `;
-// Kills the previous release's service (its pid in /srv), starts this one detached, on this host's address.
-const RESTART = 'kill "$(cat /srv/demo.pid 2>/dev/null)" 2>/dev/null; sleep 0.3; setsid /usr/bin/node server.cjs "$(cat /srv/demo-address)" "$(cat /srv/demo-port)" </dev/null >/dev/null 2>&1 & echo $! > /srv/demo.pid';
+// Kills the previous release's service, starts this one detached on this host's address, and waits
+// until it listens (it writes its pid to demo.ready then).
+const RESTART = [
+  'kill "$(cat /srv/deployment/demo.pid 2>/dev/null)" 2>/dev/null; sleep 0.3',
+  'setsid nohup /usr/bin/node server.cjs "$(cat /srv/demo-address)" "$(cat /srv/demo-port)" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid > /srv/deployment/demo.pid',
+  'i=0; while [ "$(cat /srv/deployment/demo.ready 2>/dev/null)" != "$pid" ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done',
+].join("; ");
 
 const temp = new TempDirs();
 let fleet: Fleet;
@@ -106,7 +111,11 @@ afterAll(async () => {
 const say = (text: string) => chat.deliver("#operations", text, { account: "alice" });
 const lines = () => chat.lines("#operations");
 async function waitLine(re: RegExp, ms = 60_000): Promise<string> {
-  await until(() => lines().some((l) => re.test(l)), ms, `a line matching ${re}`).catch((e: Error) => {
+  await until(() => {
+    const bad = lines().find((l) => /the canaries failed|could not run/.test(l));
+    if (bad) throw new Error(`the deploy went wrong: ${bad}`);
+    return lines().some((l) => re.test(l));
+  }, ms, `a line matching ${re}`).catch((e: Error) => {
     throw new Error(`${e.message}; the channel said:\n${lines().join("\n")}`);
   });
   return lines().find((l) => re.test(l))!;
