@@ -1,7 +1,8 @@
 // Grafana annotations for deploy markers: POST /api/annotations with the API token, under a deadline.
 
 import axios from "axios";
-import { describeHttpError, type Marker } from "./source.js";
+import { describeHttpError } from "./http-error.js";
+import { type Marker } from "./source.js";
 
 export interface Annotator {
   readonly kind: string;

@@ -2,8 +2,9 @@
 // deploy markers. Every call has a deadline; failures come back as MetricErrors.
 
 import axios from "axios";
+import { describeHttpError } from "./http-error.js";
 import { z } from "zod";
-import { describeHttpError, MetricError, toValue, type Marker, type MarkerStore, type MetricSource, type Point, type RangeQuery } from "./source.js";
+import { MetricError, toValue, type Marker, type MarkerStore, type MetricSource, type Point, type RangeQuery } from "./source.js";
 
 const RenderBody = z.array(z.object({ target: z.string(), datapoints: z.array(z.tuple([z.unknown(), z.number()])) }));
 const EventsBody = z.array(z.object({ when: z.number(), what: z.string(), tags: z.union([z.array(z.string()), z.string()]).nullable(), data: z.unknown() }));

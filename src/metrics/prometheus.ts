@@ -2,8 +2,9 @@
 // become null points. Every call has a deadline; failures come back as MetricErrors.
 
 import axios from "axios";
+import { describeHttpError } from "./http-error.js";
 import { z } from "zod";
-import { describeHttpError, MetricError, toValue, type MetricSource, type Point, type RangeQuery } from "./source.js";
+import { MetricError, toValue, type MetricSource, type Point, type RangeQuery } from "./source.js";
 
 const Answer = z.object({
   status: z.enum(["success", "error"]),

@@ -1,7 +1,6 @@
 // The MetricSource port: one time series for a query over a time range, and deploy markers.
-// Adapters (graphite.ts, prometheus.ts) turn every failure into a MetricError that says what it is.
-
-import { AxiosError } from "axios";
+// Adapters (graphite.ts, prometheus.ts) turn every failure into a MetricError that says what it is
+// (http-error.ts); this file imports no I/O library.
 
 /** One sample: time in ms since the epoch; null where the backend has no value (or "NaN"). */
 export interface Point {
@@ -53,25 +52,6 @@ export class MetricError extends Error {
   ) {
     super(`${source}: ${message}`, options);
   }
-}
-
-/** Names an axios failure for what it is: refused, timed out, unreachable, or the HTTP status and body. */
-export function describeHttpError(source: string, e: unknown, timeoutMs: number, bodyError?: (data: unknown) => string | undefined): MetricError {
-  if (e instanceof MetricError) return e;
-  if (e instanceof AxiosError) {
-    if (e.response) {
-      const detail = bodyError?.(e.response.data) ?? (typeof e.response.data === "string" ? e.response.data.slice(0, 200).trim() : "");
-      return new MetricError("http", source, `HTTP ${e.response.status}${detail ? `: ${detail}` : ""}`, { cause: e });
-    }
-    if (e.code === "ECONNREFUSED") return new MetricError("refused", source, "connection refused", { cause: e });
-    if (e.code === "ECONNABORTED" || e.code === "ETIMEDOUT") return new MetricError("timeout", source, `no answer within ${timeoutMs} ms`, { cause: e });
-    if (e.code === "ERR_CANCELED") return new MetricError("timeout", source, "cancelled", { cause: e });
-    if (e.code === "ENOTFOUND" || e.code === "EAI_AGAIN" || e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH" || e.code === "ECONNRESET") {
-      return new MetricError("unreachable", source, `unreachable (${e.code})`, { cause: e });
-    }
-    return new MetricError("unreachable", source, `${e.code ?? "network error"}: ${e.message}`, { cause: e });
-  }
-  return new MetricError("bad-response", source, (e as Error).message, { cause: e });
 }
 
 /** A number from a backend value: null for null, "NaN", +-Inf or anything that is not a number. */
