@@ -7,6 +7,7 @@ import { silence, unsilence } from "./silence.js";
 import { continueRollout } from "./continue.js";
 import { deploy } from "./deploy.js";
 import { diff } from "./diff.js";
+import { graphs } from "./graphs.js";
 import { help } from "./help.js";
 import { lock, unlock } from "./lock.js";
 import { log } from "./log.js";
@@ -15,4 +16,4 @@ import { rollback } from "./rollback.js";
 import { status } from "./status.js";
 import { yes } from "./yes.js";
 
-export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, alerts, silence, unsilence, help];
+export const commands: readonly Command[] = [log, deploy, rollback, status, diff, abort, lock, unlock, yes, retry, continueRollout, alerts, silence, unsilence, graphs, help];

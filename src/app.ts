@@ -24,6 +24,11 @@ import type { AlertsDeps } from "./alerts/build.js";
 import { AlertAnnouncer } from "./alerts/alert-announcer.js";
 import { AlertsService } from "./alerts/alerts-service.js";
 import { DeployLinker } from "./alerts/deploy-link.js";
+import { UserError } from "./errors.js";
+import type { MetricAdapters } from "./metrics/build.js";
+import { DeployMetrics, VerdictBook } from "./metrics/deploy-watch.js";
+import { loadGraphs, type GraphsPort } from "./metrics/graphs.js";
+import { DeployMarkers } from "./metrics/markers.js";
 
 export interface WebServerLike {
   listen(opts: { host: string; port: number }): Promise<string>;
@@ -47,6 +52,8 @@ export interface AppDeps {
   readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
   /** The alert store (and Alertmanager's API for silences); receivers, announcements and !alerts. */
   readonly alerts?: AlertsDeps | null;
+  /** Metric sources and marker targets (src/metrics/build.ts), when the config has a metrics section. */
+  readonly metricAdapters?: MetricAdapters | null;
   /** Test knobs for pacing; production uses the defaults. */
   readonly deployTiming?: { readonly progressEveryMs?: number; readonly gateAnswerSec?: number; readonly confirmSec?: number };
 }
@@ -96,15 +103,56 @@ export function createApp(deps: AppDeps): App {
     ? new FleetBoard({ apps: gridApps(config), census: (app, signal) => fleet.engine.census(app, signal), shipped: (app) => shippedTimes(fleet.journal, app), log: log.child({ component: "fleet-board" }), now: () => Date.now() })
     : null;
   const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
-  const deploys = deps.fleet
+  const announceDeploy = (channel: string, text: string) => {
+    for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
+  };
+  // Metrics: markers for every deploy and rollback, the verdict after each deploy, the canary metric gate.
+  const adapters = deps.metricAdapters ?? null;
+  const verdicts = new VerdictBook();
+  const graphsUrl = (app: string, window?: string) => `${baseUrl}/graphs/${app}${window ? `?window=${window}` : ""}`;
+  let deploys: DeployService | null = null;
+  const watcher =
+    deps.fleet && adapters
+      ? new DeployMetrics({
+          config, sources: adapters.sources, book: verdicts, sal, announce: announceDeploy, now: () => Date.now(),
+          markers: new DeployMarkers(adapters.annotators, log.child({ component: "markers" }), metrics.counter("tugboat_deploy_markers_total", "Deploy markers posted, by target and outcome (ok, refused, timeout, http...).")),
+          log: log.child({ component: "metrics" }),
+          rollback: (op, reason) => deploys!.rollback(op.app, undefined, reason, op.by, op.channel),
+          sleep: (ms, signal) => new Promise((resolve, reject) => {
+            if (signal.aborted) return reject(new Error("stopping"));
+            const t = setTimeout(resolve, ms);
+            signal.addEventListener("abort", () => (clearTimeout(t), reject(new Error("stopping"))), { once: true });
+          }),
+          deployUrl: (id) => `${baseUrl}/deploys/${id}`,
+          graphsUrl: (app) => graphsUrl(app),
+          countVerdict: metrics.counter("tugboat_metric_verdicts_total", "Metric verdicts reached, by app, stage (canary, after) and verdict."),
+        })
+      : null;
+  const marksOf = (app: string) => (deps.fleet?.journal.list(app, 200) ?? []).map((d) => ({ id: d.id, kind: d.kind, at: Date.parse(d.startedAt), state: d.state }));
+  const graphs: GraphsPort | null = adapters
+    ? {
+        load: (app, windowMs, signal) => {
+          const cfg = config.apps[app];
+          if (!cfg) throw new UserError(`no app "${app}" (apps: ${Object.keys(config.apps).join(", ") || "none configured"})`);
+          if (cfg.metrics.length === 0) throw new UserError(`${app} has no metrics (apps.${app}.metrics in the config)`);
+          const to = Date.now();
+          return loadGraphs(app, cfg, adapters.sources, marksOf(app), to - windowMs, to, signal);
+        },
+        url: graphsUrl,
+        dashboards: [
+          ...(config.metrics.graphite?.dashboardUrl ? [{ name: "Graphite", url: config.metrics.graphite.dashboardUrl }] : []),
+          ...(config.metrics.grafana?.dashboardUrl ? [{ name: "Grafana", url: config.metrics.grafana.dashboardUrl }] : []),
+        ],
+      }
+    : null;
+  deploys = deps.fleet
     ? new DeployService({
         engine: deps.fleet.engine,
         journal: deps.fleet.journal,
         sal,
         log: log.child({ component: "deploys" }),
-        announce: (channel, text) => {
-          for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
-        },
+        announce: announceDeploy,
+        watcher,
         deployUrl: (id) => `${baseUrl}/deploys/${id}`,
         now: () => Date.now(),
         confirm: (app) => config.apps[app]?.confirm ?? false,
@@ -138,7 +186,7 @@ export function createApp(deps: AppDeps): App {
         }),
       }
     : null;
-  const services: Services = { config, sal, links, commands, deploys, acl, alerts: alerts?.service ?? null };
+  const services: Services = { config, sal, links, commands, deploys, acl, alerts: alerts?.service ?? null, graphs };
   const channels = config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel];
   const router = new Router({
     chat,
@@ -188,6 +236,8 @@ export function createApp(deps: AppDeps): App {
           onRefused: (receiver, status) => alertsRefused({ receiver, status: String(status) }),
         }
       : null,
+    graphs,
+    verdicts: (id) => verdicts.get(id),
   });
 
   return {
@@ -213,6 +263,7 @@ export function createApp(deps: AppDeps): App {
       await router.settle();
       alerts?.announcer.stop();
       await deploys?.settle();
+      await watcher?.close();
       await chat.stop(reason);
       await board?.close();
       await web.close();

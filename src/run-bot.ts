@@ -16,6 +16,7 @@ import { SqliteSalStore } from "./sal/sqlite-store.js";
 import { buildWebServer } from "./web/server.js";
 import { buildFleet } from "./fleet/build.js";
 import { buildAlerts } from "./alerts/build.js";
+import { buildMetricAdapters } from "./metrics/build.js";
 
 function makeLogger(loaded: LoadedConfig, dataDir: string, env: NodeJS.ProcessEnv): Logger {
   const level = env.TUGBOAT_LOG_LEVEL ?? loaded.config.log.level;
@@ -70,7 +71,8 @@ export async function runBot(loaded: LoadedConfig, dataDir: string, env: NodeJS.
   const where = config.chat === "console" ? "" : ` on ${config.irc?.host}:${config.irc?.port}`;
   const banner = (url: string) => process.stderr.write(`tugboat: web UI at ${url}, ${chat.name} chat${where}, data in ${dataDir}\n`);
   const fleet = Object.keys(config.apps).length > 0 ? buildFleet(loaded, dataDir, log, env) : null;
-  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner, fleet, alerts: buildAlerts(loaded, dataDir) });
+  const metricAdapters = config.metrics.graphite || config.metrics.prometheus ? buildMetricAdapters(loaded) : null;
+  const app = createApp({ loaded, chat, store, log, metrics, web: buildWebServer, onListening: banner, fleet, alerts: buildAlerts(loaded, dataDir), metricAdapters });
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   try {

@@ -8,6 +8,7 @@ import type { SalService } from "../sal/service.js";
 import type { DeployService } from "../deploys/service.js";
 import type { Acl } from "./acl.js";
 import type { AlertsService } from "../alerts/alerts-service.js";
+import type { GraphsPort } from "../metrics/graphs.js";
 import { UserError } from "../errors.js";
 import type { Sender } from "./port.js";
 
@@ -22,6 +23,8 @@ export interface Services {
   readonly acl: Acl;
   /** Alerts (what is firing, silences); absent when nothing is configured. */
   readonly alerts?: AlertsService | null;
+  /** Metric graphs (!graphs); null or absent when no metric source is configured. */
+  readonly graphs?: GraphsPort | null;
 }
 
 export interface Links {

@@ -17,6 +17,8 @@ export interface Secrets {
   /** Per alert receiver (by name): its bearer token or HMAC key. */
   alertReceivers?: ReadonlyArray<{ readonly name: string; readonly kind: "bearer" | "hmac"; readonly secret: string }>;
   alertmanagerBearer?: string | null;
+  /** The Grafana API token when metrics.grafana is set (deploy annotations). */
+  grafanaToken?: string | null;
 }
 
 export interface LoadedConfig {
@@ -93,6 +95,7 @@ export function loadConfig(path: string | null, defaultPath: string, deps: LoadD
     ),
     alertmanagerBearer: config.alerts.alertmanager?.bearer ? resolveSecret(config.alerts.alertmanager.bearer, "alerts.alertmanager.bearer", deps) : null,
     sshPrivateKey: config.fleet.transport === "ssh" && config.fleet.ssh.privateKey ? resolveSecret(config.fleet.ssh.privateKey, "fleet.ssh.privateKey", deps) + "\n" : null,
+    grafanaToken: config.metrics.grafana ? resolveSecret(config.metrics.grafana.token, "metrics.grafana.token", deps) : null,
   };
   return deepFreeze({ config, secrets, source: path ?? "embedded default" });
 }

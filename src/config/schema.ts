@@ -150,6 +150,53 @@ const SmokeSchema = z.strictObject({
   timeoutMs: z.number().int().min(100).default(5000),
 });
 
+const MetricSchema = z.strictObject({
+  /** Shown in the channel and on the graph page, e.g. "error ratio". */
+  name: z.string().regex(/^[\w .%/-]{1,40}$/, "a short metric name (letters, digits, spaces, . % / -)"),
+  source: z.enum(["graphite", "prometheus"]),
+  /** A Graphite target or a PromQL expression returning one series. */
+  query: z.string().min(1).max(2000),
+  /** The same for one host: {host} is replaced by the host's name (compares canaries with the hosts not yet deployed). */
+  perHostQuery: z.string().min(1).max(2000).refine((q) => q.includes("{host}"), "must contain {host}").optional(),
+  unit: z.string().max(16).default(""),
+  /** Which direction is worse: up (errors, latency) or down (throughput, success ratio). */
+  worse: z.enum(["up", "down"]),
+  /** Absolute limits: any after-deploy median beyond them is WORSE, whatever the test says. */
+  guardrail: z.strictObject({ max: z.number().optional(), min: z.number().optional() }).refine((g) => g.max !== undefined || g.min !== undefined, "give max, min or both").optional(),
+});
+export type MetricConfig = z.infer<typeof MetricSchema>;
+
+const VerdictSchema = z.strictObject({
+  /** After a deploy, wait this long, then compare it with as long before the deploy. */
+  windowMin: z.number().min(0.05).max(240).default(5),
+  /** WORSE after a full deploy: roll back at once, or recommend `!rollback APP` with the evidence. */
+  onWorse: z.enum(["rollback", "recommend"]).default("recommend"),
+  /** After the canaries: judge them this long (0: no metric gate). */
+  canaryWindowMin: z.number().min(0).max(60).default(0),
+  /** WORSE at the canary gate: ask in the channel (!retry/!continue/!rollback/!abort) or roll back. */
+  canaryOnWorse: z.enum(["ask", "rollback"]).default("ask"),
+  /** A change smaller than this fraction of the baseline median is not a change (Kayenta's tolerance). */
+  tolerance: z.number().min(0).max(10).default(0.25),
+  /** Two-sided confidence of the rank test (0.99 keeps false alarms near 1%; test/unit/judge.test.ts measures it). */
+  confidence: z.number().min(0.5).max(0.9999).default(0.99),
+  /** Fewer points than this on either side is NO DATA. */
+  minPoints: z.number().int().min(3).max(10_000).default(10),
+  stepSec: z.number().int().min(1).max(3600).default(10),
+});
+export type VerdictConfig = z.infer<typeof VerdictSchema>;
+
+const MetricsSchema = z.strictObject({
+  graphite: z.strictObject({ url: z.string().url(), timeoutMs: z.number().int().min(100).max(120_000).default(10_000), dashboardUrl: z.string().url().optional() }).optional(),
+  prometheus: z.strictObject({ url: z.string().url(), timeoutMs: z.number().int().min(100).max(120_000).default(10_000) }).optional(),
+  /** Annotations on a Grafana as well (its API token is a secret reference). */
+  grafana: z.strictObject({ url: z.string().url(), token: SecretRef, timeoutMs: z.number().int().min(100).max(120_000).default(10_000), dashboardUrl: z.string().url().optional() }).optional(),
+  /** Deploy markers (Graphite events, Grafana annotations): on wherever a Graphite URL is configured. */
+  markers: z.boolean().default(true),
+  /** A series whose newest value is older than this (before the window's end) is lagging: NO DATA. */
+  maxLagSec: z.number().int().min(1).max(3600).default(120),
+});
+export type MetricsConfig = z.infer<typeof MetricsSchema>;
+
 const AppSchema = z.strictObject({
   /** The repository the deploy host fetches from: a git URL or a path. */
   repo: z.string().min(1),
@@ -184,6 +231,9 @@ const AppSchema = z.strictObject({
       gitSec: z.number().int().min(1).default(120),
     })
     .prefault({}),
+  /** Metrics judged after each deploy (and at the canary gate), and drawn by !graphs. */
+  metrics: z.array(MetricSchema).default([]),
+  verdict: VerdictSchema.prefault({}),
 });
 export type AppConfig = z.infer<typeof AppSchema>;
 /** Alert receivers, routing and announcement pacing (src/alerts/). */
@@ -245,6 +295,7 @@ export const ConfigSchema = z
     fleet: FleetSchema.prefault({}),
     apps: z.record(appName, AppSchema).default({}),
     alerts: AlertsSchema.prefault({}),
+    metrics: MetricsSchema.prefault({}),
     log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   })
   .superRefine((config, ctx) => {
@@ -285,6 +336,10 @@ export const ConfigSchema = z
       });
       app.canaries.forEach((c, i) => {
         if (!hostNames.has(c)) ctx.addIssue({ code: "custom", path: ["apps", name, "canaries", i], message: `unknown host "${c}"` });
+      });
+      app.metrics.forEach((m, i) => {
+        if (!config.metrics[m.source]) ctx.addIssue({ code: "custom", path: ["apps", name, "metrics", i, "source"], message: `${m.source} has no URL in metrics.${m.source}` });
+        if (app.metrics.findIndex((o) => o.name === m.name) !== i) ctx.addIssue({ code: "custom", path: ["apps", name, "metrics", i, "name"], message: `duplicate metric "${m.name}"` });
       });
     }
     const joined = new Set((config.chat === "irc" ? (config.irc?.channels ?? []) : [config.console.channel]).map((c) => c.toLowerCase()));

@@ -38,6 +38,48 @@ export interface DeployServiceDeps {
   readonly isAdmin: (who: Who, channel: string | null) => boolean;
   /** Every progress event of the deploys and rollbacks it runs (the fleet dashboard). */
   readonly onEvent?: (e: DeployEvent) => void;
+  /** Told about finished deploys and rollbacks, and asked at the canary gate (metrics: src/metrics/deploy-watch.ts). */
+  readonly watcher?: DeployWatcher | null;
+}
+
+export interface FinishedOperation {
+  readonly deployId: number;
+  readonly app: string;
+  readonly kind: "deploy" | "rollback";
+  readonly from: string | null;
+  readonly to: string;
+  readonly nick: string;
+  readonly by: Who;
+  readonly reason: string;
+  readonly channel: string;
+  readonly state: string;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  readonly finishedAt: number;
+}
+
+export interface CanaryQuestion {
+  readonly deployId: number;
+  readonly app: string;
+  readonly nick: string;
+  readonly channel: string;
+  /** Canaries that passed their steps, and the hosts not yet deployed. */
+  readonly canaries: readonly string[];
+  readonly others: readonly string[];
+  readonly signal: AbortSignal;
+}
+
+/** A watcher's objection at the canary gate: why, and whether to roll back without asking. */
+export interface GateOpinion {
+  readonly why: string;
+  readonly rollback: boolean;
+}
+
+export interface DeployWatcher {
+  /** Never throws; works in the background (markers, the verdict after the window). */
+  finished(op: FinishedOperation): void;
+  /** After canaries that passed: null to continue, or an objection. */
+  canaryGate?(q: CanaryQuestion): Promise<GateOpinion | null>;
 }
 
 interface Running {
@@ -168,11 +210,15 @@ export class DeployService {
           if (e.type === "started") started = this.sal(`Started deploy ${preview.app} ${range} (${commits}): ${reason}`, by, channel, e.deployId);
           onProgress(e);
         },
-        gate: (info) => this.askGate(r, info.failed),
+        gate: (info) => this.gate(r, info.deployId, info.stage.hosts, info.failed),
       })
       .then(async (result) => {
         await started;
         await this.finished(r, result, preview, reason);
+        this.d.watcher?.finished({
+          deployId: result.deploy.id, app: r.app, kind: "deploy", from: preview.from, to: preview.staged.sha, nick: r.by.nick, by: r.by, reason, channel: r.channel, state: result.state,
+          startedAt: Date.parse(result.deploy.startedAt), finishedAt: result.deploy.finishedAt ? Date.parse(result.deploy.finishedAt) : this.d.now(),
+        });
       })
       .catch((e: unknown) => this.failedToRun(r, e))
       .finally(() => {
@@ -187,15 +233,37 @@ export class DeployService {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  private askGate(r: Running, failed: readonly HostProblem[]): Promise<GateVerdict> {
-    if (failed.length === 0) return Promise.resolve("continue");
+  /** The canary gate: failed canaries ask the channel; passing ones are judged by the watcher's metrics too. */
+  private async gate(r: Running, deployId: number, stageHosts: readonly string[], failed: readonly HostProblem[]): Promise<GateVerdict> {
+    const judge = this.d.watcher?.canaryGate?.bind(this.d.watcher);
+    if (failed.length || !judge) return this.askGate(r, failed);
+    const canaries = stageHosts.filter((h) => !failed.some((p) => p.host === h));
+    const others = this.d.engine.hosts(r.app).map((h) => h.name).filter((h) => !stageHosts.includes(h));
+    let opinion: GateOpinion | null = null;
+    try {
+      opinion = await judge({ deployId, app: r.app, nick: r.by.nick, channel: r.channel, canaries, others, signal: r.abort.signal });
+    } catch (e) {
+      if (r.abort.signal.aborted) return "rollback";
+      this.d.log.error({ err: e, app: r.app }, "the canary metric gate failed");
+      this.d.announce(r.channel, `${r.kind} #${deployId} ${r.app}: the canary metrics could not be judged (${(e as Error).message}): NO DATA, going on`);
+    }
+    if (!opinion) return "continue";
+    if (opinion.rollback) {
+      this.d.announce(r.channel, `${r.kind} #${deployId} ${r.app}: ${opinion.why}: rolling back (verdict.canaryOnWorse: rollback)`);
+      return "rollback";
+    }
+    return this.askGate(r, [], opinion.why);
+  }
+
+  private askGate(r: Running, failed: readonly HostProblem[], why?: string): Promise<GateVerdict> {
+    if (failed.length === 0 && !why) return Promise.resolve("continue");
     return new Promise<GateVerdict>((resolve) => {
       const timer = setTimeout(() => {
         r.gate = null;
         this.d.announce(r.channel, `${r.kind} #${r.deployId} ${r.app}: no answer within ${this.d.gateAnswerSec}s, rolling back`);
         resolve("rollback");
       }, this.d.gateAnswerSec * 1000);
-      const ask = `${r.kind} #${r.deployId} ${r.app}: the canaries failed (${groupProblems(failed)}). ${r.by.nick}: !retry, !continue, !rollback or !abort ${r.app} (rolling back in ${this.d.gateAnswerSec}s without an answer)`;
+      const ask = `${r.kind} #${r.deployId} ${r.app}: ${why ?? `the canaries failed (${groupProblems(failed)})`}. ${r.by.nick}: !retry, !continue, !rollback or !abort ${r.app} (rolling back in ${this.d.gateAnswerSec}s without an answer)`;
       r.gate = {
         ask,
         answer: (v, who) => {
@@ -247,6 +315,10 @@ export class DeployService {
       const hosts = result.ok.length;
       const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
       await this.sal(`Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`, by, channel, result.deploy.id);
+      this.d.watcher?.finished({
+        deployId: result.deploy.id, app, kind: "rollback", from: result.from, to: result.to, nick: by.nick, by, reason, channel, state: result.state,
+        startedAt: Date.parse(result.deploy.startedAt), finishedAt: result.deploy.finishedAt ? Date.parse(result.deploy.finishedAt) : this.d.now(),
+      });
       return [`rolled back ${app} ${short(result.from)} -> ${short(result.to)} on ${hosts}/${hosts + result.problems.length} hosts in ${formatDuration(result.ms)}${failed} ${this.d.deployUrl(result.deploy.id)}`];
     } finally {
       this.running.delete(app);

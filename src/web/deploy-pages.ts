@@ -55,6 +55,8 @@ export interface DeployPageInput {
   readonly grid?: string;
   /** Alerts that started within the alert window after this deploy, on its hosts or app labels. */
   readonly alerts?: readonly DeployAlert[];
+  /** The metric verdicts section (src/web/graph-pages.ts), when metrics are configured. */
+  readonly metrics?: string | null;
 }
 
 export function renderDeployPage(p: DeployPageInput): string {
@@ -96,7 +98,7 @@ ${p.grid ?? ""}
 ${hostRows ? `<div class="scroll"><table class="hosts"><thead><tr><th>Host</th><th>Result</th><th>Time</th><th>Steps</th></tr></thead><tbody>${hostRows}</tbody></table></div>` : "<p>No host was touched.</p>"}
 <h2>Gates</h2>
 ${gates.length ? `<ul class="gates">${gates.map((g) => `<li>${e(g.step)}: <strong>${e(g.outcome.toUpperCase())}</strong> (${e(g.detail ?? "")}) <time datetime="${e(g.at)}">${e(g.at.slice(11, 19))}</time></li>`).join("")}</ul>` : "<p>No gate was reached.</p>"}
-<h2>In the SAL</h2>
+${p.metrics ? `<h2>Metrics</h2>\n${p.metrics}\n` : ""}<h2>In the SAL</h2>
 ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
 <h2>Alerts that followed</h2>
 ${p.alerts?.length ? `<ul class="alerts">${p.alerts.map((a) => `<li><time datetime="${e(a.startsAt)}">${e(a.startsAt.slice(11, 16))}</time> (${a.minutesAfter}m after) <strong>${e(a.alertname)}</strong>${a.severity ? ` [${e(a.severity)}]` : ""}${a.instance ? ` on ${e(a.instance)}` : ""}${a.summary ? `: ${e(a.summary)}` : ""}</li>`).join("")}</ul>` : "<p>No alerts followed this deploy.</p>"}

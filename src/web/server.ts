@@ -22,6 +22,10 @@ import { replayApp, replayHtml } from "./fleet-replay.js";
 import { registerFleetRoutes } from "./fleet-routes.js";
 import { alertReceiverRoutes, type ReceiverDeps } from "../alerts/receiver-routes.js";
 import { renderAlertsPage } from "../alerts/alerts-page.js";
+import type { GraphsPort } from "../metrics/graphs.js";
+import { parseWindow } from "../metrics/graphs.js";
+import type { VerdictRecord } from "../metrics/deploy-watch.js";
+import { renderGraphPage, renderVerdicts } from "./graph-pages.js";
 
 export interface WebDeps {
   readonly config: Config;
@@ -41,6 +45,9 @@ export interface WebDeps {
   readonly fleetBoard?: FleetBoard | null;
   /** The alert store and receivers, when alerts are wired. */
   readonly alerts?: Pick<ReceiverDeps, "store" | "receivers" | "secrets" | "onStored" | "onRefused"> | null;
+  /** Metric graphs (/graphs/APP) and verdicts on deploy pages, when metrics are configured. */
+  readonly graphs?: GraphsPort | null;
+  readonly verdicts?: (deployId: number) => readonly VerdictRecord[];
 }
 
 export interface DeploySource {
@@ -226,10 +233,27 @@ export function buildWebServer(deps: WebDeps) {
       }
     } else rangeError = deploy.kind === "rollback" ? "a rollback switches to a release the hosts keep: no new code" : "the app is no longer configured";
     const entries = (await sal.store.search({ deployId: deploy.id, limit: 50 })).entries.reverse();
+    const metrics = deps.graphs ? renderVerdicts(deploy.app, deps.verdicts?.(deploy.id) ?? [], deps.config.apps[deploy.app]?.metrics.length ? true : false, Date.parse(deploy.startedAt), deps.baseUrl) : null;
     const steps = deps.deploys.journal.steps(deploy.id);
     const configured = deps.fleetBoard?.grid.app(deploy.app);
     const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now(), sitePath(deps.baseUrl, `/fleet?app=${encodeURIComponent(deploy.app)}`));
-    return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid, alerts: deps.alerts?.store.deployAlerts(deploy.id) ?? [] }));
+    return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid, alerts: deps.alerts?.store.deployAlerts(deploy.id) ?? [], metrics }));
+  });
+
+  const WINDOWS = ["1h", "6h", "1d", "7d"];
+  app.get("/graphs/:app", async (req, reply) => {
+    const name = (req.params as { app: string }).app;
+    const q = z.strictObject({ window: z.preprocess(emptyToUndefined, z.string().refine((w) => parseWindow(w) !== null, "a window such as 30m, 6h or 2d (at most 7d)").optional()) }).safeParse(req.query);
+    if (!q.success) return html(reply, 400, renderNotFound(`Bad window: ${issues(q.error)}`, deps.baseUrl));
+    if (!deps.graphs) return html(reply, 404, renderNotFound("No metric source is configured (metrics: in the config).", deps.baseUrl));
+    const windowText = q.data.window ?? "6h";
+    try {
+      const g = await deps.graphs.load(name, parseWindow(windowText)!);
+      return html(reply, 200, renderGraphPage(g, windowText, WINDOWS, deps.graphs.dashboards, deps.baseUrl));
+    } catch (e) {
+      if (e instanceof UserError) return html(reply, 404, renderNotFound(e.message, deps.baseUrl));
+      throw e;
+    }
   });
 
   registerFleetRoutes(app, { board: deps.fleetBoard ?? null, baseUrl: () => deps.baseUrl });

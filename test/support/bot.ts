@@ -16,6 +16,7 @@ import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
 import { buildWebServer } from "../../src/web/server.js";
 import { buildFleet } from "../../src/fleet/build.js";
 import { buildAlerts } from "../../src/alerts/build.js";
+import { buildMetricAdapters } from "../../src/metrics/build.js";
 
 export const API_TOKEN = "test-token-0123456789";
 
@@ -52,6 +53,7 @@ export async function startBot(opts: { port: number; config?: Partial<ConfigInpu
   const app = createApp({
     loaded,
     chat, store, log, metrics: new BotMetrics(), web: buildWebServer, fleet, alerts: buildAlerts(loaded, dataDir),
+    metricAdapters: config.metrics.graphite || config.metrics.prometheus ? buildMetricAdapters(loaded) : null,
     commands: [...allCommands, ...(opts.extraCommands ?? [])],
     ...(opts.deployTiming ? { deployTiming: opts.deployTiming } : {}),
   });

@@ -137,7 +137,7 @@ describe("Router", () => {
     await bot.chat.deliver("#operations", "!help !log");
     await bot.chat.deliver("#operations", "!help lgo");
     const lines = bot.chat.lines();
-    expect(lines[0]).toBe("alice: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !help. Say !help COMMAND for one; all of them: https://sal.test/help");
+    expect(lines[0]).toBe("alice: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !graphs !help. Say !help COMMAND for one; all of them: https://sal.test/help");
     expect(lines[1]).toMatch(/^alice: !log MESSAGE .*: write an entry in the Server Admin Log$/);
     expect(lines[2]).toBe("alice: no command !lgo (did you mean !log?)");
   });
