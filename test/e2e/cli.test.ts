@@ -110,7 +110,7 @@ describe.concurrent("check-config", () => {
     const noEnv = await runCli(["--config", example, "check-config"], { env });
     t.expect(noEnv).toMatchObject({ code: 2, stderr: "tugboat: irc.sasl.password: environment variable TUGBOAT_SASL_PASSWORD is not set\n" });
 
-    const secrets = { ...env, TUGBOAT_SASL_PASSWORD: "sasl-pw", TUGBOAT_TOKEN_L10NUPDATE: "l10n-token" };
+    const secrets = { ...env, TUGBOAT_SASL_PASSWORD: "sasl-pw", TUGBOAT_TOKEN_L10NUPDATE: "l10n-token", GRAFANA_TOKEN: "grafana-token" };
     const noFile = await runCli(["--config", example, "check-config"], { env: secrets });
     t.expect(noFile).toMatchObject({ code: 2, stderr: "tugboat: api.tokens.1.token: cannot read secret file /etc/tugboat/scap.token: ENOENT\n" });
 
@@ -121,7 +121,14 @@ describe.concurrent("check-config", () => {
     writeFileSync(deployKey, "-----BEGIN OPENSSH PRIVATE KEY-----\nnot checked by check-config\n-----END OPENSSH PRIVATE KEY-----\n");
     const copy = join(dir, "example.yaml");
     copyFileSync(example, copy);
-    writeFileSync(copy, readFileSync(copy, "utf8").replace("/etc/tugboat/scap.token", scapToken).replace("/etc/tugboat/deploy_ed25519", deployKey));
+    const amToken = join(dir, "alertmanager.token");
+    writeFileSync(amToken, "am-token\n");
+    const icingaKey = join(dir, "icinga.key");
+    writeFileSync(icingaKey, "icinga-hmac-key\n");
+    writeFileSync(
+      copy,
+      readFileSync(copy, "utf8").replace("/etc/tugboat/scap.token", scapToken).replace("/etc/tugboat/deploy_ed25519", deployKey).replace("/etc/tugboat/alertmanager.token", amToken).replace("/etc/tugboat/icinga.key", icingaKey),
+    );
     const ok = await runCli(["--config", copy, "check-config"], { env: secrets });
     t.expect(ok).toMatchObject({ code: 0, stdout: `${copy}: configuration is valid (chat: irc)\n`, stderr: "" });
   });
