@@ -397,7 +397,18 @@ export class DeployEngine {
   private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<{ switched: boolean; problem: HostProblem | null }> {
     const t = app.timeouts;
     const timeoutSec = t.promoteSec + (app.restart ? t.restartSec : 0);
-    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: timeoutSec + (keep > 0 ? t.promoteSec : 0), signal, record: false });
+    // The switch is journaled (and announced) the moment the host reports it, while the restart runs.
+    let promoted = false;
+    const recordPromote = (was: string | null, ms: number) => {
+      if (promoted) return;
+      promoted = true;
+      d.record(host.name, "promote", { ok: true, lines: [], ms }, was ? `was ${was.slice(0, 10)}` : null);
+    };
+    const onLine = (line: string) => {
+      const early = line.startsWith("promoted ") ? parseActivate([line]) : null;
+      if (early) recordPromote(early.was, early.promoteMs);
+    };
+    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: timeoutSec + (keep > 0 ? t.promoteSec : 0), signal, record: false, onLine });
     const lines = r.ok ? r.lines : (r.lines ?? null);
     const report = lines ? parseActivate(lines) : null;
     const tail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
@@ -409,7 +420,7 @@ export class DeployEngine {
       // A host that timed out or dropped mid-step may have switched: a rollback of switched hosts includes it.
       return { switched: problem.kind === "timeout" || problem.kind === "protocol", problem };
     }
-    d.record(host.name, "promote", { ok: true, lines: [], ms: report.promoteMs }, report.was ? `was ${report.was.slice(0, 10)}` : null);
+    recordPromote(report.was, report.promoteMs);
     if (!app.restart) return { switched: true, problem: null };
     const restart = report.restart;
     const problem: HostProblem | null =

@@ -23,6 +23,30 @@ export interface StepRun {
   readonly signal?: AbortSignal | undefined;
   /** false: the caller records what the step's lines mean (a step that reports several phases). */
   readonly record?: boolean;
+  /** Each line the step prints after its frame marker, as it arrives. */
+  readonly onLine?: (line: string) => void;
+}
+
+/** Feeds complete framed lines to onLine as output arrives; text before the marker is ignored. */
+function lineFeed(nonce: string, onLine: (line: string) => void): (text: string) => void {
+  const begin = `@@tugboat-${nonce}@@ begin\n`;
+  let buffer = "";
+  let framing = false;
+  return (text) => {
+    buffer += text;
+    if (!framing) {
+      const at = buffer.indexOf(begin);
+      if (at < 0) return void (buffer = buffer.slice(-begin.length));
+      framing = true;
+      buffer = buffer.slice(at + begin.length);
+    }
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line) onLine(line);
+    }
+  };
 }
 
 const TAIL_LINES = 5;
@@ -35,7 +59,8 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
   let result: StepResult;
   let bytesSent = 0;
   try {
-    const r = await deps.shell.exec(host, { command, timeoutMs: timeoutSec * 1000, ...(stdin ? { stdin } : {}), ...(signal ? { signal } : {}) });
+    const onStdout = run.onLine ? lineFeed(nonce, run.onLine) : undefined;
+    const r = await deps.shell.exec(host, { command, timeoutMs: timeoutSec * 1000, ...(stdin ? { stdin } : {}), ...(signal ? { signal } : {}), ...(onStdout ? { onStdout } : {}) });
     bytesSent = r.bytesSent;
     const ms = deps.now() - started;
     const lines = framed(r.stdout, nonce);

@@ -36,7 +36,12 @@ export class LocalShell implements RemoteShell {
         finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));
       };
       req.signal?.addEventListener("abort", onAbort, { once: true });
-      child.stdout.on("data", (d: Buffer) => (stdout = (stdout + d.toString("utf8")).slice(-TAIL_BYTES * 4)));
+      const decoder = new TextDecoder();
+      child.stdout.on("data", (d: Buffer) => {
+        const text = decoder.decode(d, { stream: true });
+        stdout = (stdout + text).slice(-TAIL_BYTES * 4);
+        req.onStdout?.(text);
+      });
       child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString("utf8")).slice(-TAIL_BYTES)));
       child.on("error", (e) => finish(() => reject(new HostFailure(host.name, "unreachable", e.message))));
       child.on("close", (code, signal) => finish(() => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, bytesSent: req.stdin?.length ?? 0 })));

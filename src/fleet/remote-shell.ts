@@ -36,6 +36,8 @@ export interface ExecRequest {
   /** Deadline for the command itself; the remote side is killed too (scripts run under timeout(1)). */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Standard output as it arrives (a step that reports its phases is followed live). */
+  readonly onStdout?: (text: string) => void;
 }
 
 export interface ExecResult {

@@ -152,8 +152,11 @@ export class Ssh2Shell implements RemoteShell {
       client.exec(req.command, (err, stream) => {
         if (err) return finish(() => reject(new NotStarted(new HostFailure(host.name, "protocol", `could not start the command: ${err.message}`))));
         channel = stream;
+        const decoder = new TextDecoder();
         stream.on("data", (d: Buffer) => {
-          if (stdout.length < STDOUT_LIMIT) stdout += d.toString("utf8");
+          const text = decoder.decode(d, { stream: true });
+          if (stdout.length < STDOUT_LIMIT) stdout += text;
+          req.onStdout?.(text);
         });
         stream.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString("utf8")).slice(-STDERR_TAIL)));
         stream.on("exit", (c: number | null, s?: string) => {

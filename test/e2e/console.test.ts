@@ -37,7 +37,7 @@ describe.concurrent("tugboat start with the console chat", () => {
     t.expect(r.code).toBe(0);
     t.expect(r.stdout).toBe(
       `#operations <tugboat> you: Logged the message at http://127.0.0.1:${port}/log/1\n` +
-        `#operations <tugboat> you: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !help. Say !help COMMAND for one; all of them: http://127.0.0.1:${port}/help\n`,
+        `#operations <tugboat> you: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !graphs !help. Say !help COMMAND for one; all of them: http://127.0.0.1:${port}/help\n`,
     );
     t.expect(r.stderr).toBe(`tugboat: web UI at http://127.0.0.1:${port}, console chat, data in ${dir}\n`);
     t.expect(entries(dir)).toEqual([{ id: 1, nick: "you", channel: "#operations", message: "restarted memcached on mc1004 (T1234)", source: "console", task: "T1234" }]);
@@ -54,7 +54,7 @@ describe.concurrent("tugboat start with the console chat", () => {
     }
     t.expect(r.code).toBe(0);
     t.expect(r.stdout).toContain("#operations <tugboat> you: Logged the message at http://127.0.0.1:8080/log/1\n");
-    t.expect(r.stdout).toContain("you: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !help.");
+    t.expect(r.stdout).toContain("you: Commands: !log !deploy !rollback !status !diff !abort !lock !unlock !yes !retry !continue !alerts !silence !unsilence !graphs !help.");
     t.expect(entries(dir).map((e) => e.message)).toEqual(["restarted memcached on mc1004 (T1234)"]);
     // The API token the default names is created on first start, readable only by its owner.
     t.expect(readFileSync(join(dir, "api-token"), "utf8")).toMatch(/^[\w-]{32}\n$/);

@@ -71,8 +71,14 @@ beforeAll(async () => {
   botMetrics = new BotMetrics();
   app = createApp({ loaded, chat, store, log, metrics: botMetrics, web: buildWebServer, fleet: buildFleet(loaded, dataDir, log, {}), metricAdapters: buildMetricAdapters(loaded) });
   await app.start();
-  // A baseline before the first deploy: the verdict compares with as long before the deploy.
-  await new Promise((r) => setTimeout(r, 5000));
+  // A baseline before the first deploy: the verdict compares with as long before the deploy, so wait
+  // until Prometheus holds more points than the window needs (its first scrapes can lag on a busy machine).
+  await until(async () => {
+    const now = Date.now() / 1000;
+    const r = await fetch(`${prometheus.url}/api/v1/query_range?query=${encodeURIComponent("avg(demo_error_ratio)")}&start=${now - 30}&end=${now}&step=1`, { signal: AbortSignal.timeout(2000) });
+    const body = (await r.json()) as { data?: { result?: Array<{ values: unknown[] }> } };
+    return (body.data?.result?.[0]?.values.length ?? 0) >= 10;
+  }, 60_000, "10 s of baseline in Prometheus");
 }, 120_000);
 
 afterAll(async () => {

@@ -125,4 +125,26 @@ describe("DeployEngine on local hosts", () => {
     await expect(t.engine.deploy({ app: "app", reason: "x", nick: "alice" })).rejects.toThrow(/app is locked by carol .* ago: schema migration/);
     t.journal.unlock("app");
   });
+
+  it("reports each host's switch as it happens, while its restart still runs", async () => {
+    const t = setup({ canaries: [], batchSize: 0, restart: "sleep 1" });
+    upstream.commit({ "src/file1.txt": "live switch\n" }, "watch the switch");
+    const seen: Array<{ at: number; type: string; host: string; step?: string }> = [];
+    const result = await t.engine.deploy({
+      app: "app", reason: "live", nick: "alice",
+      onEvent: (e) => {
+        if (e.type === "host-step" || e.type === "host-done") seen.push({ at: Date.now(), type: e.type, host: e.host, ...(e.type === "host-step" ? { step: e.step } : {}) });
+      },
+    });
+    expect(result.state).toBe("succeeded");
+    for (const h of hosts) {
+      const promote = seen.find((s) => s.host === h && s.step === "promote")!;
+      const restart = seen.find((s) => s.host === h && s.step === "restart")!;
+      const done = seen.find((s) => s.host === h && s.type === "host-done")!;
+      // the switch was announced a restart's second before the host finished
+      expect(restart.at - promote.at, h).toBeGreaterThanOrEqual(800);
+      expect(done.at).toBeGreaterThanOrEqual(restart.at);
+    }
+    expect(t.journal.steps(result.deploy.id).filter((s) => s.step === "promote")).toHaveLength(10);
+  });
 });
