@@ -5,7 +5,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -44,18 +43,8 @@ export function removeDir(d: string): void {
   dirs.delete(d);
 }
 
-/** A loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => (port ? resolve(port) : reject(new Error("listen(0) bound no port"))));
-    });
-  });
-}
+/** A loopback port that was free a moment ago (one helper for every server harness). */
+export { freePort } from "./daemon.js";
 
 export class Daemon {
   private child: ChildProcess | null = null;
