@@ -37,13 +37,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 /** A loopback port nobody listened on a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
+export { freePort } from "../servers/daemon.js";
 
 /** Holds a loopback port (so the bot cannot have it) until the test finishes. */
 export async function holdPort(t: TestContext, port = 0): Promise<number> {

@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { ConfigInput } from "../../src/config/schema.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { freePort } from "../servers/daemon.js";
 import { startFleet, type Fleet } from "../servers/fleet.js";
 import { startNgircd, type NgircdServer } from "../servers/ngircd.js";
 import { startBot, until, type RunningBot } from "../support/bot.js";
@@ -36,18 +37,6 @@ const live = (host: string, app: string) => {
 const fromBot = (m: ReceivedIrcMessage) => m.nick === "tugboat" && (m.command === "PRIVMSG" || m.command === "NOTICE");
 const said = (c: IrcTestClient, since: number) => c.messages.filter((m) => m.index >= since && fromBot(m)).map((m) => m.params[1]!);
 
-
-/** A port free on this address now (the smoke servers then bind it on every host address). */
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, address, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function config(): ConfigInput {
   const app = (path: string, extra: Record<string, unknown> = {}) => ({

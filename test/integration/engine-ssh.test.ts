@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KnownHosts } from "../../src/fleet/known-hosts.js";
 import { Ssh2Shell } from "../../src/fleet/ssh2-shell.js";
 import { git, TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
+import { freePort } from "../servers/daemon.js";
 import { startFleet, type Fleet } from "../servers/fleet.js";
 import { makeEngine } from "../support/engine.js";
 
@@ -21,18 +22,6 @@ let SMOKE_PORT = 0;
 
 const live = (srv: string) => readlinkSync(join(srv, "deployment/app/current")).replace("releases/", "");
 
-
-/** A port free on this address now (the smoke servers then bind it on every host address). */
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, address, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
   const hosts = [

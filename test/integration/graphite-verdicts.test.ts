@@ -12,7 +12,7 @@ import { GraphiteSource } from "../../src/metrics/graphite.js";
 import { DeployMarkers } from "../../src/metrics/markers.js";
 import { beforeAfter } from "../../src/metrics/verdict.js";
 import { BotMetrics } from "../../src/observability/bot-metrics.js";
-import { freePort } from "../servers/metrics-daemon.js";
+import { freePort } from "../servers/daemon.js";
 import { startGraphite, type GraphiteServer } from "../servers/graphite.js";
 
 const MIN = 60_000;

@@ -8,7 +8,7 @@ import { GraphiteSource } from "../../src/metrics/graphite.js";
 import { PrometheusSource } from "../../src/metrics/prometheus.js";
 import { MetricError, type MarkerStore, type MetricSource } from "../../src/metrics/source.js";
 import { FakeMetricSource } from "../fakes/fake-metric-source.js";
-import { freePort } from "../servers/metrics-daemon.js";
+import { freePort } from "../servers/daemon.js";
 import { startGraphite, type GraphiteServer } from "../servers/graphite.js";
 import { startPrometheus, type PrometheusServer } from "../servers/prometheus.js";
 

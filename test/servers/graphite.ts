@@ -7,7 +7,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Daemon, freePort, httpOk, removeDir, tempDir } from "./metrics-daemon.js";
+import { Daemon, freePort, httpReady, removeDir, tempDir } from "./daemon.js";
 import { ensureDebianPackage } from "./ensure-package.js";
 
 export interface GraphiteServer {
@@ -87,7 +87,7 @@ FUNCTION_PLUGINS = []
   });
   const url = `http://127.0.0.1:${web}`;
   await carbonDaemon.start(() => canConnect(line));
-  await webDaemon.start(() => httpOk(`${url}/render?target=none&format=json`), 120_000);
+  await webDaemon.start(httpReady(`${url}/render?target=none&format=json`), 120_000);
   return {
     url,
     carbonPort: line,

@@ -6,11 +6,13 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./daemon.js";
 import { ensureDebianPackage } from "./ensure-package.js";
+import { LineRing } from "./fleet/line-ring.js";
 
 export interface NgircdOptions {
   /** Turn off ngircd's flood penalties (MaxPenaltyTime = 0) so tests never wait on them. */
@@ -77,8 +79,8 @@ export async function startNgircd(opts: NgircdOptions = {}): Promise<NgircdServe
   const log = new LineRing(LOG_LINES);
   const tls = opts.tls ? await makeCertificate(dir) : null;
   for (let attempt = 1; ; attempt++) {
-    const port = opts.port ?? (await freePort());
-    const tlsPort = tls ? await freePort() : null;
+    const port = opts.port ?? (await freePort(HOST));
+    const tlsPort = tls ? await freePort(HOST) : null;
     const extra = [
       opts.password ? `[Global]\nPassword = ${opts.password}` : "",
       tls && tlsPort ? `[SSL]\nCertFile = ${tls.cert}\nKeyFile = ${tls.key}\nPorts = ${tlsPort}` : "",
@@ -326,33 +328,6 @@ function canConnect(port: number): Promise<boolean> {
     socket.once("error", () => done(false));
     socket.once("timeout", () => done(false));
   });
-}
-
-/** A port the kernel considered free a moment ago; the caller retries if ngircd then cannot bind it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : null;
-      server.close(() => (port === null ? reject(new Error("could not read the port bound by listen(0)")) : resolve(port)));
-    });
-  });
-}
-
-class LineRing {
-  private readonly lines: string[] = [];
-  constructor(private readonly capacity: number) {}
-
-  push(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length > this.capacity) this.lines.splice(0, this.lines.length - this.capacity);
-  }
-
-  text(): string {
-    return this.lines.join("\n");
-  }
 }
 
 /**

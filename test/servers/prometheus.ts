@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Daemon, freePort, httpOk, removeDir, tempDir } from "./metrics-daemon.js";
+import { Daemon, freePort, httpReady, removeDir, tempDir } from "./daemon.js";
 import { ensureDebianPackage } from "./ensure-package.js";
 
 export interface BackfillSeries {
@@ -67,7 +67,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const daemon = new Daemon("prometheus", [prometheus, `--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${data}`, `--web.listen-address=127.0.0.1:${port}`, "--storage.tsdb.retention.time=30d", "--log.level=warn"]);
-  const start = () => daemon.start(() => httpOk(`${url}/-/ready`));
+  const start = () => daemon.start(httpReady(`${url}/-/ready`));
   await start();
   return {
     url, port, start, logs: () => daemon.logs(),
