@@ -410,7 +410,8 @@ export class DeployEngine {
     };
     const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: timeoutSec + (keep > 0 ? t.promoteSec : 0), signal, record: false, onLine });
     const lines = r.ok ? r.lines : (r.lines ?? null);
-    const report = lines ? parseActivate(lines) : null;
+    const exit = r.ok ? { code: 0, ms: r.ms } : r.problem.kind === "failed" && r.problem.exitCode !== undefined ? { code: r.problem.exitCode, ms: r.ms } : undefined;
+    const report = lines ? parseActivate(lines, exit) : null;
     const tail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
     if (!report) {
       const problem: HostProblem = r.ok

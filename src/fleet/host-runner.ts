@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { HostProblem } from "./events.js";
 import { HostFailure, type Host, type RemoteShell } from "./remote-shell.js";
-import { framed, stepCommand, type StepName } from "./steps.js";
+import { framed, hasRemoteDeadline, stepCommand, type StepName } from "./steps.js";
 
 export type StepResult =
   | { readonly ok: true; readonly lines: string[]; readonly ms: number; readonly stderrTail?: string }
@@ -50,6 +50,8 @@ function lineFeed(nonce: string, onLine: (line: string) => void): (text: string)
 }
 
 const TAIL_LINES = 5;
+/** A step under timeout(1) on the host gets this long past its deadline to report the kill itself. */
+const REMOTE_DEADLINE_GRACE_MS = 3000;
 
 export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, args: string[], run: StepRun): Promise<StepResult & { bytesSent: number }> {
   const { timeoutSec, stdin, signal } = run;
@@ -60,20 +62,26 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
   let bytesSent = 0;
   try {
     const onStdout = run.onLine ? lineFeed(nonce, run.onLine) : undefined;
-    const r = await deps.shell.exec(host, { command, timeoutMs: timeoutSec * 1000, ...(stdin ? { stdin } : {}), ...(signal ? { signal } : {}), ...(onStdout ? { onStdout } : {}) });
+    const remote = hasRemoteDeadline(step);
+    const timeoutMs = timeoutSec * 1000 + (remote ? REMOTE_DEADLINE_GRACE_MS : 0);
+    const r = await deps.shell.exec(host, { command, timeoutMs, ...(stdin ? { stdin } : {}), ...(signal ? { signal } : {}), ...(onStdout ? { onStdout } : {}) });
     bytesSent = r.bytesSent;
     const ms = deps.now() - started;
     const lines = framed(r.stdout, nonce);
     const errLines = framed(r.stderr, nonce) ?? r.stderr.split("\n").filter(Boolean);
     const stderrTail = errLines.slice(-TAIL_LINES).join("\n");
     if (r.code === 0 && lines !== null) result = { ok: true, lines, ms, stderrTail };
-    else if (r.code === 124 || r.code === 137) result = { ok: false, ms, lines, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
+    else if (remote && (r.code === 124 || r.code === 137)) result = { ok: false, ms, lines, problem: { host: host.name, kind: "timeout", step, message: `${step} timed out after ${timeoutSec}s (killed on the host)`, exitCode: r.code, stderrTail } };
     else if (lines === null) result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} did not start: the host's shell failed (exit code ${r.code})`, exitCode: r.code, stderrTail } };
-    else result = { ok: false, ms, problem: { host: host.name, kind: "failed", step, message: `${step} failed with exit code ${r.code}${stderrTail ? `: ${errLines.at(-1)}` : ""}`, exitCode: r.code, stderrTail } };
+    else result = { ok: false, ms, lines, problem: { host: host.name, kind: "failed", step, message: `${step} failed with exit code ${r.code}${stderrTail ? `: ${errLines.at(-1)}` : ""}`, exitCode: r.code, stderrTail } };
   } catch (e) {
     const ms = deps.now() - started;
     if (!(e instanceof HostFailure)) throw e;
-    result = { ok: false, ms, problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message: e.message.replace(`${host.name}: `, "") } };
+    // A step killed at its deadline: what it printed until then still says how far it got.
+    const lines = e.detail.stdout !== undefined ? framed(e.detail.stdout, nonce) : null;
+    const stderrTail = e.detail.stderr !== undefined ? (framed(e.detail.stderr, nonce) ?? e.detail.stderr.split("\n").filter(Boolean)).slice(-TAIL_LINES).join("\n") : undefined;
+    const message = e.kind === "timeout" && e.detail.killed !== undefined ? `${step} timed out after ${timeoutSec}s (${e.detail.killed ? "killed on the host" : "the host did not confirm it was killed"})` : e.message.replace(`${host.name}: `, "");
+    result = { ok: false, ms, lines, problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message, ...(stderrTail ? { stderrTail } : {}) } };
   }
   if (run.record !== false) deps.record(host.name, step, result);
   return { ...result, bytesSent };

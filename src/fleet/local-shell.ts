@@ -29,8 +29,8 @@ export class LocalShell implements RemoteShell {
       };
       const timer = setTimeout(() => {
         kill();
-        finish(() => reject(new HostFailure(host.name, "timeout", `timed out after ${req.timeoutMs} ms`)));
-      }, req.timeoutMs + 2000);
+        finish(() => reject(new HostFailure(host.name, "timeout", `timed out after ${req.timeoutMs} ms (killed)`, { killed: true, stdout, stderr })));
+      }, req.timeoutMs);
       const onAbort = () => {
         kill();
         finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));

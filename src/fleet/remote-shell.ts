@@ -23,7 +23,16 @@ export class HostFailure extends Error {
     readonly host: string,
     readonly kind: FailureKind,
     message: string,
-    readonly detail: { readonly exitCode?: number; readonly stderrTail?: string; readonly step?: string } = {},
+    readonly detail: {
+      readonly exitCode?: number;
+      readonly stderrTail?: string;
+      readonly step?: string;
+      /** A command stopped at its deadline: whether the host confirmed it was killed. */
+      readonly killed?: boolean;
+      /** What the command printed before it was stopped. */
+      readonly stdout?: string;
+      readonly stderr?: string;
+    } = {},
   ) {
     super(`${host}: ${message}`);
   }
@@ -33,7 +42,10 @@ export interface ExecRequest {
   /** A command line for the remote user's shell; build it with shellCommand(), never from user text. */
   readonly command: string;
   readonly stdin?: Buffer;
-  /** Deadline for the command itself; the remote side is killed too (scripts run under timeout(1)). */
+  /**
+   * Deadline for the command. When it passes, the command is killed on the host with its whole process
+   * group, and exec rejects with a `timeout` HostFailure saying whether the host confirmed the kill.
+   */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
   /** Standard output as it arrives (a step that reports its phases is followed live). */

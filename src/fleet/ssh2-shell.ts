@@ -19,6 +19,8 @@ export interface Ssh2Options {
 }
 
 const STDOUT_LIMIT = 1 << 20;
+/** How long a host has to confirm that a command stopped at its deadline was killed. */
+const KILL_GRACE_MS = 3000;
 const STDERR_TAIL = 4096;
 
 interface Connection {
@@ -128,23 +130,39 @@ export class Ssh2Shell implements RemoteShell {
       let signal: string | undefined;
       let settled = false;
       let channel: ClientChannel | undefined;
+      let killing: "deadline" | "abort" | null = null;
+      let grace: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(grace);
         req.signal?.removeEventListener("abort", onAbort);
         client.removeListener("close", onDrop);
         fn();
       };
-      // The remote side runs under timeout(1); this local deadline is for a host that stopped answering.
-      const timer = setTimeout(() => {
-        this.drop(host);
-        finish(() => reject(new HostFailure(host.name, "timeout", `no answer within ${req.timeoutMs} ms`)));
-      }, req.timeoutMs + 5000);
-      const onAbort = () => {
-        channel?.close();
-        finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));
+      const stopped = (killed: boolean) =>
+        killing === "abort"
+          ? new HostFailure(host.name, "timeout", "aborted", { killed, stdout, stderr })
+          : new HostFailure(host.name, "timeout", `no result within ${req.timeoutMs} ms (${killed ? "killed on the host" : "the host did not confirm it was killed"})`, { killed, stdout, stderr });
+      // At the deadline the command is killed on the host: an SSH "signal" request, which OpenSSH's sshd
+      // answers by killing the session's process group (a hung restart's children too). The channel then
+      // closes with exit-signal KILL. A host that does not confirm within KILL_GRACE_MS is dropped.
+      const kill = (why: "deadline" | "abort") => {
+        if (killing) return;
+        killing = why;
+        if (!channel) {
+          this.drop(host);
+          return finish(() => reject(stopped(false)));
+        }
+        signalChannel(channel, "KILL");
+        grace = setTimeout(() => {
+          this.drop(host);
+          finish(() => reject(stopped(false)));
+        }, KILL_GRACE_MS);
       };
+      const timer = setTimeout(() => kill("deadline"), req.timeoutMs);
+      const onAbort = () => kill("abort");
       const onDrop = () =>
         finish(() => reject(channel ? new HostFailure(host.name, "protocol", "the connection dropped while the command ran") : new NotStarted(new HostFailure(host.name, "protocol", "the connection dropped before the command started"))));
       req.signal?.addEventListener("abort", onAbort, { once: true });
@@ -152,6 +170,7 @@ export class Ssh2Shell implements RemoteShell {
       client.exec(req.command, (err, stream) => {
         if (err) return finish(() => reject(new NotStarted(new HostFailure(host.name, "protocol", `could not start the command: ${err.message}`))));
         channel = stream;
+        if (killing) signalChannel(stream, "KILL");
         const decoder = new TextDecoder();
         stream.on("data", (d: Buffer) => {
           const text = decoder.decode(d, { stream: true });
@@ -165,7 +184,8 @@ export class Ssh2Shell implements RemoteShell {
         });
         stream.on("close", () =>
           finish(() => {
-            if (code === null) reject(new HostFailure(host.name, "protocol", `the command ended without an exit status${signal ? ` (signal ${signal})` : ""}`));
+            if (killing) reject(stopped(signal === "SIGKILL" || signal === "KILL" || code !== null));
+            else if (code === null) reject(new HostFailure(host.name, "protocol", `the command ended without an exit status${signal ? ` (signal ${signal})` : ""}`));
             else resolve({ code, stdout, stderr, bytesSent: req.stdin?.length ?? 0 });
           }),
         );
@@ -198,4 +218,19 @@ class NotStarted extends Error {
   constructor(readonly failure: HostFailure) {
     super(failure.message);
   }
+}
+
+/**
+ * Sends an SSH "signal" channel request. ssh2's ClientChannel.signal() sends nothing once our side
+ * has sent EOF (it checks `writable`), but the protocol allows the request until the channel closes
+ * (RFC 4254 6.9: EOF ends the data, not the channel), and every command's stdin is ended at once.
+ * So the request goes through the connection's protocol object, with the channel's remote id.
+ * test/integration/engine-ssh.test.ts proves on real sshd that a hung restart and its child are gone.
+ */
+function signalChannel(channel: ClientChannel, name: "KILL" | "TERM"): void {
+  const ch = channel as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
+  const id = ch.outgoing?.id;
+  const protocol = ch._client?._protocol;
+  if (id === undefined || (ch.outgoing?.state !== "open" && ch.outgoing?.state !== "eof") || !protocol) return;
+  protocol.signal(id, name);
 }

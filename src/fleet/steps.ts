@@ -1,8 +1,15 @@
 // The fixed scripts a host runs, one per step, and the framing that makes their output trustworthy.
-// Every step runs as `env -i PATH=... LC_ALL=C timeout ... /bin/sh -c SCRIPT` (the light steps: without
-// env -i, the script clearing what matters itself) with an explicit umask: nothing from login files
-// (.bashrc output, umask, exported variables) reaches the step, and text printed before the frame
-// marker is ignored. Arguments are positional ($2...), quoted by shellQuote; never spliced.
+// prepare runs as `env -i PATH=... LC_ALL=C timeout ... /bin/sh -c SCRIPT`; the light steps (census,
+// activate) as `/bin/sh -c SCRIPT`, the script clearing what matters itself. Each has an explicit
+// umask: nothing from login files (.bashrc output, umask, exported variables, functions) reaches the
+// step, and text printed before the frame marker is ignored. Arguments are positional ($2...), quoted
+// by shellQuote; never spliced.
+//
+// Deadlines: every step is killed on the host when its deadline passes. The RemoteShell does it (an
+// SSH "signal" request, which sshd answers by killing the session's process group; LocalShell kills
+// the group itself). prepare, which can run long and writes much, is also under timeout(1) on the
+// host, so it dies at its deadline even if the connection to the bot is gone. The light steps are
+// not: timeout(1) is one more process and a fork a host, a sixth of a rollback's cost.
 
 import { shellCommand } from "./quote.js";
 
@@ -16,6 +23,11 @@ const FRAME = `printf '%s begin\\n' "$1"; printf '%s begin\\n' "$1" >&2; set -u`
 const HYGIENE = "export PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C; unset CDPATH ENV BASH_ENV POSIXLY_CORRECT LD_PRELOAD LD_LIBRARY_PATH GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_NAMESPACE GIT_COMMON_DIR";
 /** Steps that start few processes and need neither git's configuration nor a pristine environment. */
 const LIGHT: ReadonlySet<StepName> = new Set(["census", "activate"]);
+
+/** Steps that also carry their deadline on the host (timeout(1)); see the note at the top. */
+export function hasRemoteDeadline(step: StepName): boolean {
+  return !LIGHT.has(step);
+}
 
 const SCRIPTS: Record<StepName, string> = {
   // $2 base. Shell builtins only (it runs on every host before every deploy): the live release by
@@ -96,13 +108,15 @@ mv "$tmp" "$rel" || exit 3
 echo "state prepared $mode $changed"`,
   // $2 base, $3 sha, $4 restart command ("" for none), $5 releases to keep ("0": no pruning). Promote
   // (a temporary link renamed over current: atomic), restart, and prune (never the live or the previous
-  // release) in one exec: a deploy's last step and a whole rollback cost one SSH channel a host. It runs
-  // under the light wrapper (see stepCommand) and starts as few processes as it can (a rollback of 50
-  // hosts is mostly process start-up): the live release is read with cd -P, times with a builtin read of
-  // /proc/uptime, the previous release is written to .tugboat-previous by the shell, and the restart
-  // command runs in a subshell. Each phase reports a line with its duration (ms); the restart's output
-  // goes to stderr, so it can never forge a result line. A restart that hangs is killed, with its
-  // children, by the step's timeout(1): the lines so far say the switch was done.
+  // release) in one exec: a deploy's last step and a whole rollback cost one SSH channel a host. It
+  // starts as few processes as it can (a rollback of 50 hosts is mostly process start-up): the live
+  // release is read with cd -P, times with a builtin read of /proc/uptime, the previous release is
+  // written to .tugboat-previous by the shell. When nothing is to be pruned (a rollback), the restart
+  // command runs last, in this shell, after a "restart begin" line: a builtin restart costs no process
+  // at all, and if it ends the shell itself (exit N), the step's exit status is the restart's. When a
+  // prune follows, the restart runs in a subshell first. Either way its output goes to stderr, so it
+  // can never forge a result line. A restart that hangs is killed with the whole step at the step's
+  // deadline (see REMOTE_DEADLINE).
   activate: `
 read -r t0 _ < /proc/uptime || t0=0.0; t0=\${t0%.*}\${t0#*.}0
 cd "$2" || exit 3
@@ -114,16 +128,20 @@ if [ "$old" != "$3" ]; then
 fi
 read -r t1 _ < /proc/uptime || t1=0.0; t1=\${t1%.*}\${t1#*.}0
 echo "promoted $old $((t1 - t0))"
+n=0; if [ "$5" -gt 0 ] 2>/dev/null; then for d in releases/*/; do n=$((n + 1)); done; fi
 if [ -n "$4" ]; then
-  (cd current && eval "$4") >&2; rc=$?
+  if [ "$n" -le "$5" ]; then
+    echo "restart begin"; cd current || exit 3
+    eval "$4" >&2; rc=$?
+  else
+    (cd current && eval "$4") >&2; rc=$?
+  fi
   read -r t2 _ < /proc/uptime || t2=0.0; t2=\${t2%.*}\${t2#*.}0
   [ "$rc" -eq 0 ] || { echo "restart exit $rc $((t2 - t1))"; exit 0; }
   echo "restart ok $((t2 - t1))"
 fi
-[ "$5" -gt 0 ] 2>/dev/null || exit 0
-cd releases || exit 0
-n=0; for d in */; do n=$((n + 1)); done
 [ "$n" -gt "$5" ] || exit 0
+cd "$2/releases" || exit 0
 cur=$3; prev=""; [ -f ../.tugboat-previous ] && read -r prev < ../.tugboat-previous
 rm -rf .tmp-* 2>/dev/null
 n=0
@@ -141,7 +159,7 @@ exit 0`,
 export interface StepOptions {
   /** The umask every step runs with, e.g. "022". */
   readonly umask: string;
-  /** Remote deadline: timeout(1) kills the step's whole process group after this. */
+  /** The step's deadline; prepare also carries it on the host (timeout(1)). */
   readonly timeoutSec: number;
   /** A random marker for this run; output before it (login-file noise) is ignored. */
   readonly nonce: string;
@@ -151,11 +169,11 @@ export interface StepOptions {
 export function stepCommand(step: StepName, args: readonly string[], o: StepOptions): string {
   if (!/^[0-7]{3,4}$/.test(o.umask)) throw new Error(`bad umask ${o.umask}`);
   const marker = `@@tugboat-${o.nonce}@@`;
-  const deadline = ["/usr/bin/timeout", "-k", "5", String(Math.max(1, Math.ceil(o.timeoutSec)))];
-  // Light steps skip env(1): one process fewer a host, which is a tenth of a rollback's cost.
-  const script = `umask ${o.umask}; ${LIGHT.has(step) ? `${HYGIENE}; ` : ""}${FRAME}\n${SCRIPTS[step].trim()}`;
-  const env = LIGHT.has(step) ? [] : ["/usr/bin/env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C"];
-  return shellCommand(["exec", ...env, ...deadline, "/bin/sh", "-c", script, `tugboat-${step}`, marker, ...args]);
+  const light = LIGHT.has(step);
+  const script = `umask ${o.umask}; ${light ? `${HYGIENE}; ` : ""}${FRAME}\n${SCRIPTS[step].trim()}`;
+  // Light steps skip env(1) and timeout(1).
+  const wrapper = light ? [] : ["/usr/bin/env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "/usr/bin/timeout", "-k", "5", String(Math.max(1, Math.ceil(o.timeoutSec)))];
+  return shellCommand(["exec", ...wrapper, "/bin/sh", "-c", script, `tugboat-${step}`, marker, ...args]);
 }
 
 /** The lines a step printed after its frame marker; null when the marker never came (it did not run). */
@@ -229,16 +247,25 @@ export interface ActivateReport {
   readonly pruned: readonly string[];
 }
 
-export function parseActivate(lines: readonly string[]): ActivateReport | null {
+/**
+ * Reads activate's lines. `exit` is how the step ended (its exit code, and how long it ran): a restart
+ * that ran last in the step's own shell and ended that shell (`exit N`) printed no result line, and
+ * its outcome is the step's exit status.
+ */
+export function parseActivate(lines: readonly string[], exit?: { readonly code: number; readonly ms: number }): ActivateReport | null {
   let promoted: { was: string | null; ms: number } | null = null;
   let restart: ActivateReport["restart"] = null;
+  let begun = false;
   const pruned: string[] = [];
   for (const line of lines) {
     const [key, a, b, c] = line.split(" ");
     if (key === "promoted") promoted = { was: a || null, ms: Number(b) || 0 };
+    else if (key === "restart" && a === "begin") begun = true;
     else if (key === "restart" && a === "ok") restart = { outcome: "ok", code: 0, ms: Number(b) || 0 };
     else if (key === "restart" && a === "exit") restart = { outcome: "exit", code: Number(b), ms: Number(c) || 0 };
     else if (key === "pruned" && a) pruned.push(a);
   }
-  return promoted ? { was: promoted.was, promoteMs: promoted.ms, restart, pruned } : null;
+  if (!promoted) return null;
+  if (!restart && begun && exit) restart = { outcome: exit.code === 0 ? "ok" : "exit", code: exit.code, ms: Math.max(0, exit.ms - promoted.ms) };
+  return { was: promoted.was, promoteMs: promoted.ms, restart, pruned };
 }

@@ -142,7 +142,7 @@ describe("DeployEngine on local hosts", () => {
       const restart = seen.find((s) => s.host === h && s.step === "restart")!;
       const done = seen.find((s) => s.host === h && s.type === "host-done")!;
       // the switch was announced a restart's second before the host finished
-      expect(restart.at - promote.at, h).toBeGreaterThanOrEqual(800);
+      expect(restart.at - promote.at, h).toBeGreaterThanOrEqual(500); // a 1 s restart, less a busy event loop's lag
       expect(done.at).toBeGreaterThanOrEqual(restart.at);
     }
     expect(t.journal.steps(result.deploy.id).filter((s) => s.step === "promote")).toHaveLength(10);

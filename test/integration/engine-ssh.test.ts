@@ -10,6 +10,7 @@ import { git, TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { freePort } from "../servers/daemon.js";
 import { startFleet, type Fleet } from "../servers/fleet.js";
 import { makeEngine } from "../support/engine.js";
+import { processesRunning } from "../support/processes.js";
 
 const temp = new TempDirs();
 let fleet: Fleet;
@@ -85,7 +86,7 @@ describe("DeployEngine over SSH", () => {
 
   it("reports each odd host with its true cause, leaves them out, and is bounded by the deadlines", async () => {
     upstream.commit({ "src/f1.php": "<?php // changed\n" }, "change 1");
-    const t = setup({ restart: 'if [ -f /srv/HANG ]; then sleep 600; fi' }, ["web", "odd", "hang"]);
+    const t = setup({ restart: 'if [ -f /srv/HANG ]; then sleep 613; fi' }, ["web", "odd", "hang"]);
     const started = Date.now();
     const result = await t.engine.deploy({ app: "app", reason: "odd hosts", nick: "alice", onEvent: t.onEvent });
     const byHost = Object.fromEntries(result.problems.map((p) => [p.host, p]));
@@ -100,6 +101,9 @@ describe("DeployEngine over SSH", () => {
     for (const h of fleet.hosts) expect(live(h.srv)).toBe(result.to);
     expect(result.summary).toMatch(/restart timed out: hanging/);
     expect(result.summary).toMatch(/host key refused: wrongkey/);
+    expect(byHost.hanging?.message).toMatch(/killed on the host/);
+    // killed, not abandoned: sshd killed the step's process group, the hung restart's child included
+    expect(await processesRunning("sleep 613")).toEqual([]);
   }, 60_000);
 
   it("rolls back 20 hosts in seconds, and reports a host that lacks the release", async () => {
@@ -219,6 +223,22 @@ describe("Ssh2Shell's kept connections", () => {
     await expect(running).rejects.toMatchObject({ kind: "protocol" });
     expect(readFileSync(join(web01.srv, "deployment/ran-once"), "utf8")).toBe("started\n");
   });
+
+  // Last: it deploys to the hanging host alone, which would change what the journal says is live.
+  it("kills a hung restart at its deadline on a rollback too (the restart runs in the step's own shell)", async () => {
+    const quiet = setup({}, ["hang"]);
+    for (const n of [1, 2]) {
+      upstream.commit({ [`src/hang${n}.php`]: `<?php // ${n}\n` }, `hanging host release ${n}`);
+      expect((await quiet.engine.deploy({ app: "app", reason: `release ${n}`, nick: "alice" })).state).toBe("succeeded");
+    }
+    const t = setup({ restart: 'if [ -f /srv/HANG ]; then sleep 617; fi' }, ["hang"]);
+    const started = Date.now();
+    const result = await t.engine.rollback({ app: "app", reason: "undo on the hanging host", nick: "bob" });
+    expect(result.problems).toEqual([expect.objectContaining({ host: "hanging", kind: "timeout", step: "restart" })]);
+    expect(result.problems[0]?.message).toMatch(/killed on the host/);
+    expect(Date.now() - started).toBeLessThan(15_000); // the restart's 2 s deadline, the kill, a census
+    expect(await processesRunning("sleep 617")).toEqual([]);
+  }, 60_000);
 });
 
 /** The sshd processes serving connections under a host's namespace (not its listener). */
@@ -247,3 +267,4 @@ function walk(dir: string, prefix = ""): string[] {
     return e.isDirectory() ? walk(dir, p) : [p];
   });
 }
+

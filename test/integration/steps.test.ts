@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalShell } from "../../src/fleet/local-shell.js";
-import type { Host } from "../../src/fleet/remote-shell.js";
+import { HostFailure, type Host } from "../../src/fleet/remote-shell.js";
 import { framed, parseActivate, parseCensus, parsePrepare, stepCommand, type StepName } from "../../src/fleet/steps.js";
+import { processesRunning } from "../support/processes.js";
 
 const host: Host = { name: "web01", address: "local", port: 0, user: "me", groups: [] };
 const shell = new LocalShell();
@@ -32,7 +33,11 @@ async function run(step: StepName, args: string[], opts: { stdin?: Buffer; noise
   let command = stepCommand(step, args, { umask: "022", timeoutSec: opts.timeoutSec ?? 30, nonce });
   // What a login shell with a hostile .bashrc does before our command: print, and tighten the umask.
   if (opts.noise) command = `echo "Welcome to web01"; echo "motd" >&2; umask 077; export GIT_DIR=/nonexistent; ${command}`;
-  const r = await shell.exec(host, { command, timeoutMs: (opts.timeoutSec ?? 30) * 1000, ...(opts.stdin ? { stdin: opts.stdin } : {}) });
+  const r = await shell.exec(host, { command, timeoutMs: (opts.timeoutSec ?? 30) * 1000, ...(opts.stdin ? { stdin: opts.stdin } : {}) }).catch((e: unknown) => {
+    // stopped at its deadline: what it printed until then, and whether the kill was confirmed
+    if (!(e instanceof HostFailure) || e.kind !== "timeout") throw e;
+    return { code: null, stdout: e.detail.stdout ?? "", stderr: e.detail.stderr ?? "", bytesSent: 0, killed: e.detail.killed };
+  });
   return { ...r, lines: framed(r.stdout, nonce), errLines: framed(r.stderr, nonce) };
 }
 
@@ -125,10 +130,13 @@ describe("step scripts", () => {
     const sha = commit("g.txt", "1\n");
     await run("prepare", [base, sha, "1"], { stdin: bundle(sha) });
     const started = Date.now();
-    // the whole step's deadline (timeout(1) around the script) also holds, whatever the restart's own is
-    const r = await run("activate", [base, sha, "sleep 300 & sleep 300; echo never", "0"], { timeoutSec: 1 });
+    // the whole step's deadline also holds, whatever the restart's own is: the step's process group is killed
+    const r = await run("activate", [base, sha, "sleep 301 & sleep 302; echo never", "0"], { timeoutSec: 1 });
     expect(Date.now() - started).toBeLessThan(4000);
-    expect(r.code).toBe(124); // timeout(1)'s "timed out"
+    expect(r).toMatchObject({ code: null, killed: true });
+    expect(r.lines).toEqual([expect.stringMatching(/^promoted /), "restart begin"]);
+    expect(await processesRunning("sleep 301")).toEqual([]);
+    expect(await processesRunning("sleep 302")).toEqual([]);
     const ok = await run("activate", [base, sha, "test -f .tugboat-revision && echo restarted", "0"]);
     expect(ok.errLines).toEqual(["restarted"]);
   });
@@ -148,7 +156,8 @@ describe("step scripts", () => {
     expect(report).toMatchObject({ was: null, restart: { outcome: "ok", code: 0 }, pruned: [] });
     expect(r.errLines).toEqual(["restarted from 1"]); // the restart's output goes to stderr: it cannot forge a result line
     r = await run("activate", [base, b, "echo oops; exit 3", "0"]);
-    report = parseActivate(r.lines!)!;
+    expect(r.code).toBe(3); // the restart ran last, in the step's shell, and ended it
+    report = parseActivate(r.lines!, { code: r.code!, ms: 50 })!;
     expect(report).toMatchObject({ was: a, restart: { outcome: "exit", code: 3 } });
     expect(r.errLines).toEqual(["oops"]);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`); // switched, even though the restart failed
@@ -162,12 +171,22 @@ describe("step scripts", () => {
     const started = Date.now();
     r = await run("activate", [base, b, "sleep 300 & sleep 300", "0"], { timeoutSec: 1 });
     expect(Date.now() - started).toBeLessThan(4000);
-    expect(r.code).toBe(124);
+    expect(r.code).toBe(null);
     expect(parseActivate(r.lines!)).toMatchObject({ was: c, restart: null });
+    // a restart that ends the step's shell itself: its exit status is the restart's outcome
+    r = await run("activate", [base, c, "exit 7", "0"]);
+    expect(r.code).toBe(7);
+    expect(parseActivate(r.lines!, { code: 7, ms: 50 })).toMatchObject({ was: b, restart: { outcome: "exit", code: 7 } });
+    r = await run("activate", [base, b, "exit 0", "0"]);
+    expect(parseActivate(r.lines!, { code: r.code!, ms: 50 })).toMatchObject({ was: c, restart: { outcome: "ok", code: 0 } });
+    // with a prune to follow, the restart runs in a subshell: its exit cannot end the step before the prune
+    r = await run("activate", [base, c, "exit 5", "1"]);
+    expect(r.code).toBe(0);
+    expect(parseActivate(r.lines!)).toMatchObject({ was: b, restart: { outcome: "exit", code: 5 } });
     // a release the host does not keep: exit 4, nothing switched
     r = await run("activate", [base, a, "", "0"]);
     expect(r.code).toBe(4);
-    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${c}`);
   });
 });
 
@@ -276,3 +295,4 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     checkRelease(join(base, "releases", v2), v2);
   });
 });
+
