@@ -23,6 +23,8 @@ export interface StagingPort {
   update(signal?: AbortSignal): Promise<void>;
   stage(ref: string, signal?: AbortSignal): Promise<StagedRevision>;
   bundle(sha: string, haves: readonly string[], signal?: AbortSignal): Promise<Buffer | null>;
+  /** The tree of commit `sha`: what a host's new release is verified against. */
+  tree(sha: string, signal?: AbortSignal): Promise<string>;
   range(from: string | null, to: string, opts?: { limit?: number; signal?: AbortSignal }): Promise<CommitRange>;
   diff(from: string | null, to: string, maxBytes: number, signal?: AbortSignal): Promise<string>;
 }
@@ -184,6 +186,7 @@ export class DeployEngine {
     if (leftOut.length) emit({ type: "left-out", deployId: deploy.id, problems: leftOut });
 
     const stepDeps = this.step(deploy.id, app, emit);
+    const tree = await staging.tree(staged.sha, req.signal);
     const bundles = new Map<string, Promise<Buffer | null>>();
     const bundleFor = (haves: readonly string[]) => {
       const key = [...haves].sort().join(",");
@@ -202,7 +205,7 @@ export class DeployEngine {
       const state = stateOf.get(host.name)!;
       let bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
       const prepare = (reset: boolean) =>
-        runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : ""], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
+        runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : "", tree, String(app.keep)], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
       let prep = await prepare(false);
       bytesSent += prep.bytesSent;
       let rebuilt: string | null = null;
@@ -438,8 +441,14 @@ export class DeployEngine {
 const NO_LIVE_RELEASE = "no live release";
 
 function describePrepare(r: PrepareReport, rebuilt: string | null): string {
-  const how = r.already ? "already there" : r.mode === "warm" ? `warm: ${r.changed} files written or removed, the rest shared with the live release` : `full checkout${r.fallback ? ` (${r.fallback})` : ""}`;
-  return rebuilt ? `${how}; cache repository rebuilt (${rebuilt})` : how;
+  const from = r.from?.slice(0, 10) ?? "";
+  const how = r.already
+    ? "already there"
+    : r.mode === "recycled" ? `recycled release ${from}: ${r.changed} files written or removed, the rest shared with the live release`
+    : r.mode === "warm" ? `warm: ${r.changed} files written or removed, the rest shared with the live release`
+    : `full checkout${r.fallback ? ` (${r.fallback})` : ""}`;
+  const notes = r.notes.length ? `; ${r.notes.join("; ")}` : "";
+  return `${how}${notes}${rebuilt ? `; cache repository rebuilt (${rebuilt})` : ""}`;
 }
 
 function majority(values: ReadonlyArray<string | null>): string | null {

@@ -45,67 +45,110 @@ if [ -f cache.git/packed-refs ]; then
   while read -r sha ref; do case $ref in refs/tugboat/*) echo "have $sha";; esac; done < cache.git/packed-refs
 fi
 exit 0`,
-  // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo.
-  // A release is made from the live one when it can (warm): a hard-linked copy of it, then git's
-  // two-tree read-tree -m -u writes only what changed. git unlinks a path before writing it, so a
-  // shared file is never changed in place: the live release never sees its files change. Otherwise,
-  // or when the warm copy fails its check, a full checkout (cold), and the reason is printed.
-  // Either way the release is verified against the revision before it is marked complete: its index
-  // (the manifest, kept in indexes/SHA) must hash to the revision's tree, every file must match it
-  // (stat, re-hashed where stat differs: update-index --refresh), and no file may be extra.
+  // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo,
+  // $6 the revision's tree (from the staging repository), $7 the releases the host keeps.
+  // The bundle's header is read by the shell (its read builtin takes a pipe byte by byte, so none of
+  // the pack is consumed), then git index-pack stores its pack: one process, no temporary file.
+  // A release is made, in this order of preference:
+  // - recycled: when the host already keeps as many releases as it may, the oldest one that is
+  //   neither live nor the previous one (the one the next prune would delete) is renamed out of sight
+  //   and turned into the new revision by git's two-tree read-tree -m -u, which writes only the files
+  //   that differ between the two: no directory to create, no tree to copy, nothing to prune later;
+  // - warm: a hard-linked copy of the live release, then read-tree -m -u from the live revision;
+  // - full: a checkout of every file (no usable live release, or the above failed their check).
+  // git unlinks a path before writing it, so a file shared with the live or a kept release is never
+  // changed in place. Whatever the way, the release is verified against the revision before it is
+  // renamed to releases/SHA (the commit point) and marked complete: its index (the manifest, kept in
+  // indexes/SHA) must hash to the revision's tree, every file must match it (stat, re-hashed where
+  // stat differs: update-index --refresh), and no file may be extra.
   prepare: `
-base=$2; sha=$3; git="git --git-dir=$base/cache.git -c core.trustctime=false"
+base=$2; sha=$3; tree=$6; keep=\${7:-0}; git="git --git-dir=$base/cache.git -c core.trustctime=false"
+case $tree in *[!0-9a-f]*|"") echo "bad tree argument" >&2; exit 2;; esac
 if [ "\${5:-}" = reset ] && [ -d "$base/cache.git" ]; then rm -rf "$base/cache.git" || exit 3; echo "cache reset"; fi
-[ -d "$base/indexes" ] || mkdir -p "$base/releases" "$base/indexes" || exit 3
-[ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git" || exit 3
-if [ "$4" = 1 ]; then
-  b="$base/cache.git/incoming-$$.bundle"
-  cat > "$b" || exit 3
-  $git fetch -q "$b" "+$sha:refs/tugboat/$sha" || { rm -f "$b"; echo "could not read the bundle" >&2; exit 4; }
-  rm -f "$b"
-else
-  $git update-ref "refs/tugboat/$sha" "$sha" 2>/dev/null || { echo "revision $sha is not in the cache" >&2; exit 4; }
+if [ ! -d "$base/cache.git/refs/tugboat" ]; then
+  mkdir -p "$base/releases" "$base/indexes" || exit 3
+  { [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git"; } && mkdir -p "$base/cache.git/refs/tugboat" || exit 3
 fi
-tree=$($git rev-parse -q --verify "$sha^{tree}") || { echo "revision $sha is not in the cache" >&2; exit 4; }
-rel="$base/releases/$sha"
+cd "$base" || exit 3
+if [ "$4" = 1 ]; then
+  IFS= read -r line || line=""
+  case $line in "# v2 git bundle"|"# v3 git bundle") ;; *) echo "could not read the bundle: no bundle header" >&2; exit 4;; esac
+  named=""; while IFS= read -r line && [ -n "$line" ]; do case $line in "$sha "*) named=1;; esac; done
+  [ -n "$named" ] || { echo "could not read the bundle: it does not name $sha" >&2; exit 4; }
+  $git index-pack --stdin --fix-thin >/dev/null 2>&1 || { echo "could not read the bundle" >&2; exit 4; }
+  printf '%s\\n' "$sha" > "cache.git/refs/tugboat/$sha" || exit 3
+elif [ ! -f "cache.git/refs/tugboat/$sha" ]; then
+  found=""; [ -f cache.git/packed-refs ] && while read -r s ref; do [ "$ref" = "refs/tugboat/$sha" ] && found=1; done < cache.git/packed-refs
+  [ -n "$found" ] || { echo "revision $sha is not in the cache" >&2; exit 4; }
+fi
+rel="releases/$sha"
 if [ -f "$rel/.tugboat-complete" ]; then echo "state already"; exit 0; fi
 tmp="$base/releases/.tmp-$sha-$$"; idx="$tmp.index"
+for t in releases/.tmp-*; do [ -e "$t" ] && { rm -rf releases/.tmp-* || exit 3; }; break; done
 verify() {
   GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" update-index --refresh >/dev/null 2>&1 || { why="files missing or differing from the revision"; return 1; }
   [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
   extra=$(GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" ls-files -o --exclude='.tugboat-*' 2>&1) && [ -z "$extra" ] || { why="files the revision does not have"; return 1; }
 }
-rm -rf "$tmp" "$idx"
-mode=""; why=""
-prev=""; if cd -P "$base/current" 2>/dev/null; then prev=\${PWD##*/}; fi; cd "$base" || exit 3
-if [ -z "$prev" ]; then why="no live release"
+mode=""; why=""; from=""
+prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
+before=""; [ -f .tugboat-previous ] && read -r before < .tugboat-previous
+old=""; n=0
+if [ "$keep" -gt 0 ] 2>/dev/null && [ -n "$prev" ]; then
+  for d in releases/*/; do
+    [ -d "$d" ] || continue; n=$((n + 1)); s=\${d%/}; s=\${s##*/}
+    case $s in "$prev"|"$before"|*[!0-9a-f]*) continue;; esac
+    [ -f "$d.tugboat-complete" ] && [ -f "indexes/$s" ] || continue
+    if [ -z "$old" ] || [ "$d" -ot "releases/$old/" ]; then old=$s; fi
+  done
+  [ "$n" -ge "$keep" ] || old=""
+fi
+if [ -n "$old" ]; then
+  if mv "releases/$old" "$tmp" && mv "indexes/$old" "$idx"; then
+    if GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$old" "$sha" >/dev/null 2>&1 && verify; then mode=recycled; from=$old
+    else echo "note could not reuse release $old: \${why:-it differs from its revision}"; rm -rf "$tmp" "$idx"
+    fi
+  else echo "note could not reuse release $old: it could not be moved"
+  fi
+fi
+if [ -n "$mode" ]; then :
+elif [ -z "$prev" ]; then why="no live release"
 elif [ ! -f "releases/$prev/.tugboat-complete" ]; then why="the live release $prev is missing or incomplete"
 elif [ ! -f "indexes/$prev" ]; then why="no manifest of the live release $prev"
 elif ! cp -al "releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
 else
-  rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision"
+  rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision" || exit 3
   if ! cp "indexes/$prev" "$idx"; then why="could not copy the manifest of $prev"
   elif ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
-  elif verify; then mode=warm
+  elif verify; then mode=warm; from=$prev
   else why="the warm copy failed its check: $why"
   fi
 fi
 if [ -z "$mode" ]; then
   echo "fallback $why"
   rm -rf "$tmp" "$idx"; mkdir "$tmp" || exit 3
-  GIT_INDEX_FILE="$idx" $git read-tree "$sha" || exit 5
+  GIT_INDEX_FILE="$idx" $git read-tree "$sha" 2>/dev/null || { echo "revision $sha is not in the cache, or the cache is damaged" >&2; exit 4; }
   GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" checkout-index -a -f -u || exit 5
   verify || { echo "verify failed: $why" >&2; exit 6; }
   mode=full
 fi
 changed=0
-if [ "$mode" = warm ]; then set -- $($git diff-tree -r --shortstat "$prev" "$sha"); changed=\${1:-0}; fi
+if [ -n "$from" ]; then set -- $($git diff-tree -r --shortstat "$from" "$sha"); changed=\${1:-0}; fi
+# the markers are this release's own files: a recycled release's were written by its own prepare, a
+# warm copy's links to the live release's were removed above
 printf '%s\\n' "$sha" > "$tmp/.tugboat-revision" || exit 3
 mv "$idx" "indexes/$sha" || exit 3
 [ ! -e "$rel" ] || rm -rf "$rel"
 mv "$tmp" "$rel" || exit 3
 : > "$rel/.tugboat-complete" || exit 3
-echo "state prepared $mode $changed"`,
+set -- cache.git/objects/pack/*.pack
+if [ "$#" -gt 40 ]; then
+  # each deploy's pack is kept as it came; every 40, one pack of what the kept releases need
+  set --; for r in cache.git/refs/tugboat/*; do s=\${r##*/}; [ -d "releases/$s" ] || set -- "$@" "$r"; done
+  [ "$#" -eq 0 ] || rm -f "$@"
+  $git repack -adq >/dev/null 2>&1 && echo "cache repacked"
+fi
+echo "state prepared $mode $changed\${from:+ $from}"`,
   // $2 base, $3 sha, $4 restart command ("" for none), $5 releases to keep ("0": no pruning). Promote
   // (a temporary link renamed over current: atomic), restart, and prune (never the live or the previous
   // release) in one exec: a deploy's last step and a whole rollback cost one SSH channel a host. It
@@ -208,34 +251,49 @@ export function parseCensus(lines: readonly string[]): HostState {
   return { current, previous, releases, haves };
 }
 
-/** What prepare says: the release was there already, or how it was made (warm: from the live release). */
+/** What prepare says: the release was there already, or how it was made. */
 export interface PrepareReport {
   readonly already: boolean;
-  readonly mode: "warm" | "full" | null;
-  /** Files written or removed by a warm prepare (git's --shortstat count). */
+  /**
+   * recycled: from the oldest prunable release; warm: from a hard-linked copy of the live release;
+   * full: every file checked out.
+   */
+  readonly mode: "recycled" | "warm" | "full" | null;
+  /** The release it was made from (recycled, warm), null for a full checkout. */
+  readonly from: string | null;
+  /** Files written or removed (git's --shortstat count between `from` and the new revision). */
   readonly changed: number;
-  /** Why a full checkout was made instead of a warm one (null when warm, or when there was nothing to build). */
+  /** Why a full checkout was made instead (null when recycled or warm, or when nothing was built). */
   readonly fallback: string | null;
+  /** Why a prunable release could not be recycled (the release was then made another way). */
+  readonly notes: readonly string[];
   readonly cacheReset: boolean;
+  readonly repacked: boolean;
 }
 
 export function parsePrepare(lines: readonly string[]): PrepareReport {
   let already = false;
   let mode: PrepareReport["mode"] = null;
+  let from: string | null = null;
   let changed = 0;
   let fallback: string | null = null;
   let cacheReset = false;
+  let repacked = false;
+  const notes: string[] = [];
   for (const line of lines) {
     if (line === "state already") already = true;
     else if (line === "cache reset") cacheReset = true;
+    else if (line === "cache repacked") repacked = true;
+    else if (line.startsWith("note ")) notes.push(line.slice("note ".length));
     else if (line.startsWith("fallback ")) fallback = line.slice("fallback ".length);
     else if (line.startsWith("state prepared ")) {
-      const [m, c] = line.slice("state prepared ".length).split(" ");
-      mode = m === "warm" ? "warm" : "full";
+      const [m, c, f] = line.slice("state prepared ".length).split(" ");
+      mode = m === "recycled" || m === "warm" ? m : "full";
       changed = Number(c ?? 0);
+      from = f || null;
     }
   }
-  return { already, mode, changed, fallback: already ? null : fallback, cacheReset };
+  return { already, mode, from, changed, fallback: already ? null : fallback, notes, cacheReset, repacked };
 }
 
 /** What activate says: the release it replaced, and each phase's outcome with its duration (ms). */

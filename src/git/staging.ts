@@ -163,6 +163,12 @@ export class Staging {
     });
   }
 
+  /** The tree of commit `sha` (full SHA, in this repository). */
+  async tree(sha: string, signal?: AbortSignal): Promise<string> {
+    if (!isFullSha(sha)) throw new UserError(`commit ${quoted(sha)} is not a full SHA`);
+    return (await this.run("rev-parse", ["rev-parse", "--verify", "--end-of-options", `${sha.toLowerCase()}^{tree}`], signal)).trim();
+  }
+
   private run(op: string, args: string[], signal?: AbortSignal): Promise<string> {
     const call: GitCall = { op, cwd: this.o.dir, args, signal };
     return this.git.run(call);

@@ -1,6 +1,6 @@
 // The sync engine against a fleet of real OpenSSH servers (an sshd per host, each in its own mount
 // namespace with a private /srv): what an operator would check by hand on each host.
-import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -191,13 +191,23 @@ describe("DeployEngine over SSH", () => {
       expect(got.get("src/f12.php")!.ino).toBe(before[i]!.get("src/f12.php")!.ino);
     });
 
-    // web03's live release loses a file: its next release is built in full, and the deploy says so
-    unlinkSync(join(base(fleet.hosts[2]!), "releases", result.to, "src/f20.php"));
+    // web03's live release loses a file, and it keeps no other release to recycle: its next release is
+    // built in full, and the deploy says so
+    const web03 = base(fleet.hosts[2]!);
+    for (const r of readdirSync(join(web03, "releases")).filter((r) => r !== result.to)) {
+      rmSync(join(web03, "releases", r), { recursive: true, force: true });
+      rmSync(join(web03, "indexes", r), { force: true });
+    }
+    unlinkSync(join(web03, "releases", result.to, "src/f20.php"));
     upstream.commit({ "src/f30.php": "<?php // after damage\n" }, "another change");
     const next = await t.engine.deploy({ app: "app", reason: "after damage", nick: "alice" });
     expect(next.state).toBe("succeeded");
     expect(next.fallbacks).toEqual([{ host: "web03", reason: expect.stringMatching(/differs from its revision|failed its check/) }]);
     expect(next.summary).toMatch(/built in full: web03/);
+    // the others made theirs from the live release or from the oldest release they were due to prune
+    const others = t.journal.steps(next.deploy.id).filter((s) => s.step === "prepare" && s.host !== "web03");
+    expect(others).toHaveLength(fleet.hosts.length - 1);
+    for (const s of others) expect(s.detail, s.host).toMatch(/^(warm|recycled release [0-9a-f]{10}): 1 files written or removed|^recycled release [0-9a-f]{10}: \d+ files written or removed/);
     const rel = join(base(fleet.hosts[2]!), "releases", next.to);
     expect(readFileSync(join(rel, "src/f20.php"), "utf8")).toBe(readFileSync(join(upstream.dir, "src/f20.php"), "utf8"));
     expect(readFileSync(join(rel, "src/f30.php"), "utf8")).toBe("<?php // after damage\n");

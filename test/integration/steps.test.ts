@@ -27,6 +27,18 @@ const bundle = (sha: string, ...haves: string[]) => {
   return execFileSync("git", ["-C", repo, "bundle", "create", "-", `refs/tugboat/staged/${sha}`, ...haves.map((h) => `^${h}`)], { stdio: ["ignore", "pipe", "pipe"] });
 };
 
+/** The tree of a commit of either test repository: prepare verifies a release against it. */
+function treeOf(sha: string): string {
+  for (const r of [repo, join(dir, "wrepo")]) {
+    try {
+      return execFileSync("git", ["-C", r, "rev-parse", "--verify", "--quiet", `${sha}^{tree}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      // not in this one
+    }
+  }
+  return "0".repeat(40); // a revision no repository has: prepare must fail without a usable tree
+}
+
 let n = 0;
 async function run(step: StepName, args: string[], opts: { stdin?: Buffer; noise?: boolean; timeoutSec?: number } = {}) {
   const nonce = `n${++n}`;
@@ -61,7 +73,7 @@ describe("step scripts", () => {
     const a = commit("index.html", "v1\n");
     commit("bin/run.sh".replace("bin/", ""), "#!/bin/sh\necho run\n", 0o755);
     const b = git("rev-parse", "HEAD");
-    let r = await run("prepare", [base, b, "1"], { stdin: bundle(b), noise: true });
+    let r = await run("prepare", [base, b, "1", "", treeOf(b)], { stdin: bundle(b), noise: true });
     expect(r.code, r.stderr).toBe(0);
     expect(r.lines).toEqual(["fallback no live release", "state prepared full 0"]);
     expect(r.stdout.startsWith("Welcome to web01")).toBe(true); // the noise was there, and ignored
@@ -78,9 +90,9 @@ describe("step scripts", () => {
     const c = commit("index.html", "v2\n");
     const small = bundle(c, b);
     expect(small.length).toBeLessThan(bundle(c).length);
-    r = await run("prepare", [base, c, "1"], { stdin: small });
+    r = await run("prepare", [base, c, "1", "", treeOf(c)], { stdin: small });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.lines).toEqual(["state prepared warm 1"]); // made from the live release: one file written
+    expect(r.lines).toEqual([`state prepared warm 1 ${b}`]); // made from the live release: one file written
     r = await run("activate", [base, c, "", "0"]);
     expect(parseActivate(r.lines!)?.was).toBe(b);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${c}`);
@@ -96,13 +108,13 @@ describe("step scripts", () => {
     expect(parseCensus((await run("census", [base])).lines!).haves).toEqual(expect.arrayContaining([b, c]));
 
     // preparing what is there already is a no-op; promoting back is the rollback
-    expect((await run("prepare", [base, b, "0"])).lines).toEqual(["state already"]);
+    expect((await run("prepare", [base, b, "0", "", treeOf(b)])).lines).toEqual(["state already"]);
     expect(parseActivate((await run("activate", [base, b, "", "0"])).lines!)?.was).toBe(c);
     await run("activate", [base, c, "", "0"]);
 
     // prune keeps 1 but never current or previous
     const d = commit("other.txt", "x\n");
-    await run("prepare", [base, d, "1"], { stdin: bundle(d, c) });
+    await run("prepare", [base, d, "1", "", treeOf(d)], { stdin: bundle(d, c) });
     r = await run("activate", [base, d, "", "1"]);
     expect(r.code).toBe(0);
     const left = parseCensus((await run("census", [base])).lines!).releases.map((x) => x.sha).sort();
@@ -119,7 +131,7 @@ describe("step scripts", () => {
     expect(r.code).toBe(4);
     expect(r.errLines).toEqual([`release ${sha} is not complete on this host`]);
     expect(existsSync(join(base, "current"))).toBe(false);
-    r = await run("prepare", [base, "0".repeat(40), "0"]);
+    r = await run("prepare", [base, "0".repeat(40), "0", "", treeOf("0".repeat(40))]);
     expect(r.code).toBe(4);
     expect(r.errLines?.[0]).toMatch(/is not in the cache/);
     expect(parseCensus((await run("census", [base])).lines!).releases).toEqual([{ sha, complete: false }]);
@@ -128,7 +140,7 @@ describe("step scripts", () => {
   it("kills a hung restart at its deadline, children included", async () => {
     const base = join(dir, "srv", "app3");
     const sha = commit("g.txt", "1\n");
-    await run("prepare", [base, sha, "1"], { stdin: bundle(sha) });
+    await run("prepare", [base, sha, "1", "", treeOf(sha)], { stdin: bundle(sha) });
     const started = Date.now();
     // the whole step's deadline also holds, whatever the restart's own is: the step's process group is killed
     const r = await run("activate", [base, sha, "sleep 301 & sleep 302; echo never", "0"], { timeoutSec: 1 });
@@ -147,7 +159,7 @@ describe("step scripts", () => {
     for (const v of ["1", "2", "3"]) {
       const sha = commit("h.txt", `${v}\n`);
       shas.push(sha);
-      expect((await run("prepare", [base, sha, "1"], { stdin: bundle(sha) })).code).toBe(0);
+      expect((await run("prepare", [base, sha, "1", "", treeOf(sha)], { stdin: bundle(sha) })).code).toBe(0);
     }
     const [a, b, c] = shas as [string, string, string];
     let r = await run("activate", [base, a, "echo restarted from $(cat h.txt)", "0"], { noise: true });
@@ -237,7 +249,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
   };
 
   async function deployV1(base: string) {
-    expect((await run("prepare", [base, v1, "1"], { stdin: wbundle(v1) })).code).toBe(0);
+    expect((await run("prepare", [base, v1, "1", "", treeOf(v1)], { stdin: wbundle(v1) })).code).toBe(0);
     expect((await run("activate", [base, v1, "", "0"])).code).toBe(0);
   }
 
@@ -247,7 +259,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const r1 = join(base, "releases", v1);
     const before = new Map(execFileSync("find", [".", "-type", "f"], { cwd: r1, encoding: "utf8" }).trim().split("\n").map((p) => [p, readFileSync(join(r1, p), "utf8")]));
     const modesBefore = new Map([...before.keys()].map((p) => [p, statSync(join(r1, p)).mode]));
-    const r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2), noise: true });
+    const r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2), noise: true });
     expect(r.code, r.stderr).toBe(0);
     expect(parsePrepare(r.lines!)).toMatchObject({ mode: "warm", changed: 4, fallback: null });
     const r2 = join(base, "releases", v2);
@@ -265,11 +277,71 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     expect(existsSync(join(r2, "dir1/file1.txt"))).toBe(false);
   });
 
+  /** v3 and v4 on top of v2 (made once): a file changed in each. */
+  let later: [string, string] | null = null;
+  const v3v4 = (): [string, string] => {
+    if (later) return later;
+    writeFileSync(join(wrepo, "dir4/file4.txt"), "v3\n");
+    wgit("commit", "-qam", "v3");
+    const v3 = wgit("rev-parse", "HEAD");
+    writeFileSync(join(wrepo, "dir6/file6.txt"), "v4\n");
+    wgit("commit", "-qam", "v4");
+    return (later = [v3, wgit("rev-parse", "HEAD")]);
+  };
+  /** Releases v1, v2, v3 on a host keeping 3; v3 live, v2 the previous one. */
+  async function deployThree(base: string, v3: string) {
+    for (const sha of [v1, v2, v3]) {
+      expect((await run("prepare", [base, sha, "1", "", treeOf(sha), "3"], { stdin: wbundle(sha) })).code).toBe(0);
+      expect((await run("activate", [base, sha, "", "0"])).code).toBe(0);
+    }
+  }
+  const filesOf = (rel: string) => execFileSync("find", [".", "-type", "f", "!", "-name", ".tugboat-*"], { cwd: rel, encoding: "utf8" }).trim().split("\n");
+
+  it("recycles the oldest prunable release into the new one: only what differs is written, the live release untouched", async () => {
+    const [v3, v4] = v3v4();
+    const base = join(dir, "srv", "recycle1");
+    await deployThree(base, v3);
+    const live = join(base, "releases", v3);
+    const before = new Map(filesOf(live).map((p) => [p, { text: readFileSync(join(live, p), "utf8"), ino: statSync(join(live, p)).ino, mode: statSync(join(live, p)).mode }]));
+    const r = await run("prepare", [base, v4, "1", "", treeOf(v4), "3"], { stdin: wbundle(v4) });
+    expect(r.code, r.stderr).toBe(0);
+    // v1 -> v4: dir0/file0 changed, dir1/file1 removed, dir2/new added, run.sh made executable, dir4/file4 and dir6/file6 changed
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "recycled", from: v1, changed: 6, fallback: null, notes: [] });
+    expect(existsSync(join(base, "releases", v1))).toBe(false);
+    expect(existsSync(join(base, "indexes", v1))).toBe(false);
+    const r4 = join(base, "releases", v4);
+    checkRelease(r4, v4);
+    for (const [p, was] of before) {
+      expect(readFileSync(join(live, p), "utf8"), p).toBe(was.text);
+      expect(statSync(join(live, p)), p).toMatchObject({ ino: was.ino, mode: was.mode });
+    }
+    expect(statSync(join(r4, "dir5/file5.txt")).ino).toBe(statSync(join(live, "dir5/file5.txt")).ino); // unchanged: shared
+    expect(statSync(join(r4, "dir6/file6.txt")).ino).not.toBe(statSync(join(live, "dir6/file6.txt")).ino);
+    expect(readFileSync(join(r4, ".tugboat-revision"), "utf8")).toBe(`${v4}\n`);
+    expect(readFileSync(join(live, ".tugboat-revision"), "utf8")).toBe(`${v3}\n`);
+    const census = parseCensus((await run("census", [base])).lines!);
+    expect(census.releases.map((x) => x.sha).sort()).toEqual([v2, v3, v4].sort());
+    expect(census.releases.every((x) => x.complete)).toBe(true);
+  });
+
+  it("does not reuse a damaged prunable release: says so and makes the release from the live one", async () => {
+    const [v3, v4] = v3v4();
+    const base = join(dir, "srv", "recycle2");
+    await deployThree(base, v3);
+    unlinkSync(join(base, "releases", v1, "dir5/file5.txt"));
+    const r = await run("prepare", [base, v4, "1", "", treeOf(v4), "3"], { stdin: wbundle(v4) });
+    expect(r.code, r.stderr).toBe(0);
+    const report = parsePrepare(r.lines!);
+    expect(report).toMatchObject({ mode: "warm", from: v3, fallback: null });
+    expect(report.notes).toEqual([`could not reuse release ${v1}: files missing or differing from the revision`]);
+    checkRelease(join(base, "releases", v4), v4);
+  });
+
   it("falls back to a full build, and says why, when the live release was damaged", async () => {
     const base = join(dir, "srv", "warm2");
     await deployV1(base);
     unlinkSync(join(base, "releases", v1, "dir5/file5.txt")); // a file missing from the live release
-    const r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2) });
+    const r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2) });
     expect(r.code, r.stderr).toBe(0);
     const report = parsePrepare(r.lines!);
     expect(report.mode).toBe("full");
@@ -281,15 +353,15 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const base = join(dir, "srv", "warm3");
     await deployV1(base);
     rmSync(join(base, "indexes", v1));
-    let r = await run("prepare", [base, v2, "1"], { stdin: wbundle(v2) });
+    let r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2) });
     expect(parsePrepare(r.lines!)).toMatchObject({ mode: "full", fallback: `no manifest of the live release ${v1}` });
     // corrupt the cache: every object gone
     rmSync(join(base, "cache.git", "objects"), { recursive: true, force: true });
     mkdirSync(join(base, "cache.git", "objects"));
     rmSync(join(base, "releases", v2), { recursive: true });
-    r = await run("prepare", [base, v2, "0"]);
+    r = await run("prepare", [base, v2, "0", "", treeOf(v2)]);
     expect(r.code).toBe(4);
-    r = await run("prepare", [base, v2, "1", "reset"], { stdin: wbundle(v2) });
+    r = await run("prepare", [base, v2, "1", "reset", treeOf(v2)], { stdin: wbundle(v2) });
     expect(r.code, r.stderr).toBe(0);
     expect(parsePrepare(r.lines!)).toMatchObject({ cacheReset: true, mode: "full" });
     checkRelease(join(base, "releases", v2), v2);
