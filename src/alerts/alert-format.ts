@@ -50,7 +50,9 @@ export function groupLine({ notification: n, deploy }: GroupLineInput, budget: n
   const resolved = n.alerts.filter((a) => a.status === "resolved");
   const shown = n.status === "firing" ? firing : resolved;
   // Colour helps the eye; the word carries the meaning where channel modes strip colours (+c).
-  const state = n.status === "firing" ? "\x02\x0304FIRING\x03\x02" : "\x02\x0303RESOLVED\x03\x02";
+  // A watch rule's NO DATA (label nodata=true) is its own state: neither a breach nor OK.
+  const nodata = n.status === "firing" && firing.length > 0 && firing.every((a) => a.labels.nodata === "true");
+  const state = nodata ? "\x02\x0307NO DATA\x03\x02" : n.status === "firing" ? "\x02\x0304FIRING\x03\x02" : "\x02\x0303RESOLVED\x03\x02";
   const severity = severityOf(n);
   const also = n.status === "firing" && resolved.length ? ` (${resolved.length} resolved)` : "";
   const hosts = compressHosts(shown.map(instanceOf).filter((h): h is string => h !== null));
