@@ -9,11 +9,13 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AlertAnnouncer } from "../../src/alerts/alert-announcer.js";
 import { SqliteAlertStore } from "../../src/alerts/alert-store.js";
+import { DeployLinker } from "../../src/alerts/deploy-link.js";
 import { GraphiteWatch, type WatchSource } from "../../src/alerts/graphite-watch.js";
 import { advance, QUIET, readings, targetsOf, type Reading, type SeriesState } from "../../src/alerts/watch-state.js";
 import { stripFormatting } from "../../src/chat/format.js";
 import { parseConfigText } from "../../src/config/load.js";
 import type { Config, ConfigInput, WatchRule } from "../../src/config/schema.js";
+import { DeployJournal } from "../../src/fleet/journal.js";
 import type { NamedSeries } from "../../src/metrics/graphite.js";
 import { MetricError } from "../../src/metrics/source.js";
 import { FakeChat } from "../fakes/fake-chat.js";
@@ -38,7 +40,7 @@ class FakeGraphite implements WatchSource {
   }
 }
 
-const configWith = (watch: unknown[], extra: ConfigInput = {}): Config => testConfig({ metrics: { graphite: { url: "http://graphite.test" } }, alerts: { gatherMs: 0, watch: watch as never, ...extra.alerts }, ...extra });
+const configWith = (watch: unknown[], extra: ConfigInput = {}): Config => testConfig({ metrics: { graphite: { url: "http://graphite.test" } }, ...extra, alerts: { gatherMs: 0, ...extra.alerts, watch: watch as never } });
 const rule = (over: Record<string, unknown> = {}) => ({ name: "ApiLatency", target: "api.latency.p95", threshold: { above: 500 }, for: "2m", interval: "1m", summary: "p95 latency high", runbook: "https://runbooks.test/latency", ...over });
 
 describe("readings (pure)", () => {
@@ -116,9 +118,9 @@ describe("the scheduler, through the store and the announcer", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const watchFor = (config: Config) => {
+  const watchFor = (config: Config, linker: DeployLinker | null = null) => {
     announcer = new AlertAnnouncer({
-      store, chat, config: config.alerts, defaultChannels: ["#operations"], linker: null, alertsUrl: () => "https://bot.test/alerts",
+      store, chat, config: config.alerts, defaultChannels: ["#operations"], linker, alertsUrl: () => "https://bot.test/alerts",
       clock: { now: () => clock.now(), setInterval: () => null, clearInterval: () => undefined }, log: pino({ level: "silent" }),
     });
     announcer.tick(); // start-up: nothing pending
@@ -204,6 +206,23 @@ describe("the scheduler, through the store and the announcer", () => {
     expect(store.firing().map((a) => a.labels.instance).sort()).toEqual(["web01", "web02"]);
     graphite.values({ "servers.web01.load": 700, "servers.web02.load": 8, "servers.web03.load": 1 });
     expect(await step(watch)).toEqual(["FIRING [warning] ApiLatency x1 (1 resolved) on web01: load high: 700 > 500 - https://runbooks.test/latency"]);
+  });
+
+  it("routes by the rule's labels and names the deploy its app's labels point to, as for any alert", async () => {
+    const journal = new DeployJournal(join(dir, "deploys.sqlite3"), () => new Date(T0 - 10 * MIN));
+    const begun = journal.begin({ app: "api", kind: "deploy", ref: "main", fromSha: "abc1234aaaa", toSha: "def5678bbbb", reason: "T1", nick: "alice" });
+    if (!begun.ok) throw new Error("no deploy");
+    journal.finish(begun.deploy.id, "succeeded", "ok");
+    const config = configWith([rule({ for: 0, labels: { service: "api" } })], {
+      fleet: { transport: "local", hosts: [{ name: "web01" }] }, apps: { api: { repo: "/srv/repo", deployPath: "/srv/api", targets: ["web01"] } },
+      alerts: { gatherMs: 0, appLabels: { api: { service: "api" } }, routes: [{ match: { service: "api" }, channels: ["#other"] }] },
+    });
+    const watch = watchFor(config, new DeployLinker(journal, 1800, config.alerts.appLabels));
+    graphite.values({ "api.latency.p95": 900 });
+    expect(await step(watch, 0)).toEqual(["FIRING [warning] ApiLatency x1: p95 latency high: 900 > 500 - https://runbooks.test/latency (started 10m after deploy #1 of api by alice: abc1234..def5678; !rollback api?)"]);
+    expect(chat.sent.at(-1)!.target).toBe("#other");
+    expect(store.deployAlerts(1)).toMatchObject([{ alertname: "ApiLatency", minutesAfter: 10 }]);
+    journal.close();
   });
 
   it("after a restart, a firing alert is neither announced again nor forgotten", async () => {
