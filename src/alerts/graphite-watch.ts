@@ -160,8 +160,8 @@ export class GraphiteWatch {
         const labels = { ...rule.labels, alertname: rule.name, severity: rule.severity, series, ...(node ? { instance: node } : {}) };
         const annotations = (summary: string) => ({ summary, ...(rule.runbook ? { runbook_url: rule.runbook } : {}) });
         if (s.firing) {
-          const l = labels;
-          out.set(fingerprintOf(l), { groupKey: `watch/${rule.name}`, alert: { status: "firing", labels: l, annotations: annotations(`${rule.summary ?? rule.target}: ${s.last}`), startsAt: iso(s.breachSince ?? now), endsAt: null, fingerprint: fingerprintOf(l), generatorURL: link } });
+          const fp = fingerprintOf(labels);
+          out.set(fp, { groupKey: `watch/${rule.name}`, alert: { status: "firing", labels, annotations: annotations(`${rule.summary ?? rule.target}: ${s.last}`), startsAt: iso(s.breachSince ?? now), endsAt: null, fingerprint: fp, generatorURL: link } });
         }
         if (s.nodata) {
           const l = { ...labels, nodata: "true" };

@@ -168,5 +168,10 @@ describe("a watch rule on live data, end to end to a real IRC channel", () => {
     const answer = await alice.waitFor((m) => m.nick === "tugboat" && m.command === "PRIVMSG", { since: list });
     expect(answer.params[1]).toBe(`alice: 1 alert firing matching "team=web" (${bot.url}/alerts):`);
     expect(bot.app.metrics.value("tugboat_watch_evaluations_total", { rule: "LiveQueue", outcome: "ok" })).toBeGreaterThan(0);
+    const page = await fetch(`${bot.url}/alerts`).then((r) => r.text());
+    expect(page).toMatch(/<strong>LiveQueue<\/strong><\/td><td>critical<\/td><td>web01<\/td><td>queue backlog: 520 &gt; 100<\/td>/);
+    // Evaluated every second, announced once.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(alice.messages.slice(mark).filter((m) => noticeFromBot(m) && /LiveQueue/.test(text(m)))).toHaveLength(1);
   }, 60_000);
 });
