@@ -130,6 +130,8 @@ export class GraphiteWatch {
       if (sourceFault(err)) {
         const f = this.failing.get(url) ?? { since: now, why: err.message, rules: new Set<string>() };
         this.failing.set(url, { ...f, why: err.message, rules: f.rules.add(rule.name) });
+        // Whether the query is still wrong is unknown until Graphite answers: its failure stands for both.
+        this.refused.delete(rule.name);
       } else {
         this.failing.delete(url);
         this.refused.set(rule.name, { since: this.refused.get(rule.name)?.since ?? now, why: err.message });

@@ -5,6 +5,7 @@
 // series that stops reporting is NO DATA, a Graphite that refuses is reported as such. Then the whole
 // bot with a rule on live data: the FIRING line reaches a real IRC client in a real ngircd channel.
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -119,11 +120,25 @@ describe("watch rules against a real Graphite", () => {
     expect(lines).toEqual([[6, expect.stringMatching(/^NO DATA \[warning\] Heartbeat x1: no points in the last 60s \(since \d\d:\d\d UTC\) - http/)]]);
   }, 60_000);
 
-  it("a Graphite that refuses connections is one line naming the rules, not OK", async () => {
+  it("a Graphite that refuses connections, or never answers, is one line each naming the rules, not OK", async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const rules = ["A", "B"].map((name) => ({ name, url: closed, target: "watch.api.latency", threshold: { above: 500 }, interval: "1m", timeoutMs: 2000 }));
+    // Accepts connections and never answers: only the deadline ends the call.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const hung = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const rules = [
+      ...["A", "B"].map((name) => ({ name, url: closed, target: "watch.api.latency", threshold: { above: 500 }, interval: "1m", timeoutMs: 2000 })),
+      { name: "C", url: hung, target: "watch.api.latency", threshold: { above: 500 }, interval: "1m", timeoutMs: 500, severity: "critical" },
+    ];
+    const started = Date.now();
     const lines = await run(rules, T, T + 3 * MIN);
-    expect(lines).toEqual([[0, expect.stringMatching(/^FIRING \[warning\] GraphiteWatchFailing x1: graphite: connection refused \(since \d\d:\d\d UTC\); not evaluated: A, B$/)]]);
+    silent.close();
+    expect(lines.map(([m, l]) => [m, l.replace(/\d\d:\d\d UTC/, "HH:MM UTC")]).sort()).toEqual([
+      [0, "FIRING [critical] GraphiteWatchFailing x1: graphite: no answer within 500 ms (since HH:MM UTC); not evaluated: C"],
+      [0, "FIRING [warning] GraphiteWatchFailing x1: graphite: connection refused (since HH:MM UTC); not evaluated: A, B"],
+    ]);
+    // Four rounds, each held up by the deadline only.
+    expect(Date.now() - started).toBeLessThan(4 * 500 + 3000);
   }, 60_000);
 });
 

@@ -197,6 +197,9 @@ describe("the scheduler, through the store and the announcer", () => {
     const watch = watchFor(configWith([rule({ for: 0, target: "nosuchFunction(a)" })]));
     graphite.answer = new MetricError("http", "graphite", "HTTP 400: unknown function nosuchFunction", { status: 400 });
     expect(await step(watch, 0)).toEqual(["FIRING [warning] GraphiteWatchFailing x1: rule ApiLatency: graphite: HTTP 400: unknown function nosuchFunction"]);
+    // A 5xx is Graphite's own trouble: the rule's failure gives way to Graphite's.
+    graphite.answer = new MetricError("http", "graphite", "HTTP 503: Service Unavailable", { status: 503 });
+    expect(await step(watch)).toEqual(["FIRING [warning] GraphiteWatchFailing x1 (1 resolved): graphite: HTTP 503: Service Unavailable (since 12:01 UTC); not evaluated: ApiLatency"]);
   });
 
   it("several series: one alert each, instances compressed, labels from the rule; one resolving is news", async () => {
