@@ -9,6 +9,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AlertAnnouncer } from "../../src/alerts/alert-announcer.js";
 import { SqliteAlertStore } from "../../src/alerts/alert-store.js";
+import { AlertsService } from "../../src/alerts/alerts-service.js";
 import { DeployLinker } from "../../src/alerts/deploy-link.js";
 import { GraphiteWatch, type WatchSource } from "../../src/alerts/graphite-watch.js";
 import { advance, QUIET, readings, targetsOf, type Reading, type SeriesState } from "../../src/alerts/watch-state.js";
@@ -18,8 +19,10 @@ import type { Config, ConfigInput, WatchRule } from "../../src/config/schema.js"
 import { DeployJournal } from "../../src/fleet/journal.js";
 import type { NamedSeries } from "../../src/metrics/graphite.js";
 import { MetricError } from "../../src/metrics/source.js";
+import { SalService } from "../../src/sal/service.js";
 import { FakeChat } from "../fakes/fake-chat.js";
 import { FakeClock } from "../fakes/fake-clock.js";
+import { MemorySalStore } from "../fakes/memory-sal-store.js";
 import { testConfig } from "../support/fake-services.js";
 
 const MIN = 60_000;
@@ -168,6 +171,9 @@ describe("the scheduler, through the store and the announcer", () => {
     expect(await step(watch)).toEqual([]);
     expect(await step(watch)).toEqual(["NO DATA [warning] ApiLatency x1: no points in the last 300s (since 12:01 UTC) - https://runbooks.test/latency"]);
     expect(await step(watch)).toEqual([]);
+    // !alerts says so too: NO DATA is not counted as a breach.
+    const alerts = new AlertsService(store, null, new SalService(new MemorySalStore(), testConfig().sal), () => new Date(clock.now()), () => "https://bot.test/alerts");
+    expect(alerts.firing(null)).toEqual(["1 alert firing (https://bot.test/alerts):", "ApiLatency (NO DATA) x1 [warning] since 12:01 UTC"]);
     graphite.values({ "api.latency.p95": 100 });
     expect(await step(watch)).toEqual(["RESOLVED [warning] ApiLatency x1: data again: 100 - https://runbooks.test/latency"]);
   });
