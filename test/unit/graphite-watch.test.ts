@@ -32,10 +32,18 @@ const T0 = Date.parse("2026-11-26T12:00:00Z");
 class FakeGraphite implements WatchSource {
   readonly calls: Array<{ targets: readonly string[]; from: number; to: number }> = [];
   answer: ((to: number) => NamedSeries[]) | MetricError = () => [];
+  inFlight = 0;
+  maxInFlight = 0;
   async render(targets: readonly string[], from: number, to: number): Promise<NamedSeries[]> {
     this.calls.push({ targets, from, to });
-    if (this.answer instanceof MetricError) throw this.answer;
-    return this.answer(to);
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    try {
+      await new Promise((r) => setImmediate(r));
+      if (this.answer instanceof MetricError) throw this.answer;
+      return this.answer(to);
+    } finally {
+      this.inFlight--;
+    }
   }
   /** Each named series reports `value` at `to` (one point, 10 s old). */
   values(values: Record<string, number>): void {
@@ -160,6 +168,13 @@ describe("the scheduler, through the store and the announcer", () => {
     const watch = watchFor(configWith([rule({ interval: "1m" }), rule({ name: "Slow", interval: "5m" })]));
     for (let i = 0; i < 10; i++) await step(watch, MIN);
     expect(graphite.calls.length).toBe(10 + 2);
+  });
+
+  it("asks Graphite at most 4 queries at a time", async () => {
+    const watch = watchFor(configWith(Array.from({ length: 10 }, (_, i) => rule({ name: `R${i}` }))));
+    await step(watch, 0);
+    expect(graphite.calls.length).toBe(10);
+    expect(graphite.maxInFlight).toBe(4);
   });
 
   it("a series that stops reporting is NO DATA after `for`, not OK; data again resolves it", async () => {
