@@ -23,6 +23,7 @@ import { FleetBoard, gridApps, shippedTimes } from "./web/fleet-board.js";
 import type { AlertsDeps } from "./alerts/build.js";
 import { AlertAnnouncer } from "./alerts/alert-announcer.js";
 import { AlertsService } from "./alerts/alerts-service.js";
+import { GraphiteWatch } from "./alerts/graphite-watch.js";
 import { DeployLinker } from "./alerts/deploy-link.js";
 import { UserError } from "./errors.js";
 import type { MetricAdapters } from "./metrics/build.js";
@@ -84,6 +85,7 @@ export function createApp(deps: AppDeps): App {
   const commandsRun = metrics.counter("tugboat_commands_total", "Chat commands handled, by command and outcome.");
   const refused = metrics.counter("tugboat_commands_refused_total", "Chat commands refused by permissions, by command.");
   const alertsReceived = metrics.counter("tugboat_alert_notifications_total", "Alert notifications stored, by receiver and status.");
+  const watchEvaluations = metrics.counter("tugboat_watch_evaluations_total", "Graphite watch rule evaluations, by rule and outcome (ok, failed).");
   const alertsRefused = metrics.counter("tugboat_alert_requests_refused_total", "Alert webhook requests refused, by receiver and HTTP status.");
   metrics.gauge("tugboat_chat_connected", "1 while the bot is connected to the chat network and in its channels.", () => (chat.status().connected ? 1 : 0));
   metrics.gauge("tugboat_chat_on_primary_nick", "1 while the bot holds its primary nick (it ignores commands otherwise).", () => (chat.status().onPrimaryNick ? 1 : 0));
@@ -184,6 +186,21 @@ export function createApp(deps: AppDeps): App {
           clock: { now: () => Date.now(), setInterval: (fn, ms) => setInterval(fn, ms), clearInterval: (h) => clearInterval(h as NodeJS.Timeout) },
           log: log.child({ component: "alerts" }),
         }),
+        watch: config.alerts.watch.length
+          ? new GraphiteWatch({
+              rules: config.alerts.watch,
+              urlOf: (rule) => rule.url ?? config.metrics.graphite?.url ?? "",
+              source: deps.alerts.graphite,
+              publish: (ns) => {
+                deps.alerts!.store.record(ns);
+                ns.forEach((n) => alertsReceived({ receiver: n.receiver, status: n.status }));
+              },
+              firing: () => deps.alerts!.store.firing(),
+              clock: { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
+              log: log.child({ component: "watch" }),
+              onEvaluated: (rule, outcome) => watchEvaluations({ rule, outcome }),
+            })
+          : null,
       }
     : null;
   const services: Services = { config, sal, links, commands, deploys, acl, alerts: alerts?.service ?? null, graphs };
@@ -255,12 +272,14 @@ export function createApp(deps: AppDeps): App {
       deps.onListening?.(baseUrl);
       await chat.start();
       alerts?.announcer.start();
+      alerts?.watch?.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
     },
     async stop(reason) {
       await router.settle();
+      await alerts?.watch?.stop();
       alerts?.announcer.stop();
       await deploys?.settle();
       await watcher?.close();

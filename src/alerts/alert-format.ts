@@ -16,6 +16,9 @@ export function instanceOf(a: Pick<Alert, "labels">): string | null {
   return m?.[1] ?? raw;
 }
 
+/** The name an alert is counted under: its alertname, marked when it is a watch rule's NO DATA. */
+export const nameOf = (a: Pick<Alert, "labels">): string => `${a.labels.alertname ?? "?"}${a.labels.nodata === "true" ? " (NO DATA)" : ""}`;
+
 export function severityOf(n: Pick<AlertNotification, "commonLabels" | "alerts">): string | null {
   if (n.commonLabels.severity) return n.commonLabels.severity;
   const all = n.alerts.map((a) => a.labels.severity).filter((s): s is string => Boolean(s));
@@ -50,7 +53,9 @@ export function groupLine({ notification: n, deploy }: GroupLineInput, budget: n
   const resolved = n.alerts.filter((a) => a.status === "resolved");
   const shown = n.status === "firing" ? firing : resolved;
   // Colour helps the eye; the word carries the meaning where channel modes strip colours (+c).
-  const state = n.status === "firing" ? "\x02\x0304FIRING\x03\x02" : "\x02\x0303RESOLVED\x03\x02";
+  // A watch rule's NO DATA (label nodata=true) is its own state: neither a breach nor OK.
+  const nodata = n.status === "firing" && firing.length > 0 && firing.every((a) => a.labels.nodata === "true");
+  const state = nodata ? "\x02\x0307NO DATA\x03\x02" : n.status === "firing" ? "\x02\x0304FIRING\x03\x02" : "\x02\x0303RESOLVED\x03\x02";
   const severity = severityOf(n);
   const also = n.status === "firing" && resolved.length ? ` (${resolved.length} resolved)` : "";
   const hosts = compressHosts(shown.map(instanceOf).filter((h): h is string => h !== null));
@@ -69,7 +74,7 @@ export function groupLine({ notification: n, deploy }: GroupLineInput, budget: n
 /** `DiskFull x12, HighLoad x5, ...` counting alerts per name, most first. */
 export function countByName(alerts: ReadonlyArray<Pick<Alert, "labels">>, budget: number): string {
   const counts = new Map<string, number>();
-  for (const a of alerts) counts.set(a.labels.alertname ?? "?", (counts.get(a.labels.alertname ?? "?") ?? 0) + 1);
+  for (const a of alerts) counts.set(nameOf(a), (counts.get(nameOf(a)) ?? 0) + 1);
   const parts = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([name, n]) => `${name} x${n}`);
   let out = "";
   for (const [i, p] of parts.entries()) {

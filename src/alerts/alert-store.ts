@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS announced_groups (
   receiver TEXT NOT NULL, group_key TEXT NOT NULL, status TEXT NOT NULL, fingerprints TEXT NOT NULL, at TEXT NOT NULL,
   PRIMARY KEY (receiver, group_key)
 );
+CREATE TABLE IF NOT EXISTS used_signatures (
+  receiver TEXT NOT NULL, signature TEXT NOT NULL, until TEXT NOT NULL, PRIMARY KEY (receiver, signature)
+);
 CREATE TABLE IF NOT EXISTS deploy_alerts (
   deploy_id INTEGER NOT NULL, fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT,
   severity TEXT, summary TEXT, starts_at TEXT NOT NULL, minutes_after INTEGER NOT NULL,
@@ -60,6 +63,14 @@ export interface DeployAlert {
 
 type Row = Record<string, unknown>;
 
+/** A signed request whose signature was used before. */
+export class ReplayError extends Error {
+  override readonly name = "ReplayError";
+  constructor() {
+    super("this signature was used before (a replayed request?): sign every request anew");
+  }
+}
+
 export class SqliteAlertStore {
   private readonly db: Database.Database;
 
@@ -71,22 +82,31 @@ export class SqliteAlertStore {
     this.db.exec(SCHEMA);
   }
 
-  /** Writes the notifications and the alerts' new state in one transaction; durable when it returns. */
-  record(notifications: readonly AlertNotification[]): number[] {
+  /**
+   * Writes the notifications and the alerts' new state in one transaction; durable when it returns.
+   * With `once`, a signed request's signature is claimed in the same transaction: a second request
+   * with it (a replay) stores nothing and throws ReplayError. Claims are kept until they expire.
+   */
+  record(notifications: readonly AlertNotification[], once?: { readonly receiver: string; readonly signature: string; readonly until: Date }): number[] {
     const at = this.now().toISOString();
+    const claim = once ? this.db.prepare("INSERT OR IGNORE INTO used_signatures (receiver, signature, until) VALUES (?, ?, ?)") : null;
     const insert = this.db.prepare("INSERT INTO notifications (received_at, receiver, group_key, status, body) VALUES (?, ?, ?, ?, ?)");
     const upsert = this.db.prepare(`INSERT INTO alerts (receiver, fingerprint, group_key, status, alertname, labels, annotations, starts_at, ends_at, generator_url, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(receiver, fingerprint) DO UPDATE SET group_key = excluded.group_key, status = excluded.status,
       alertname = excluded.alertname, labels = excluded.labels, annotations = excluded.annotations, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
       generator_url = excluded.generator_url, updated_at = excluded.updated_at`);
-    return this.db.transaction(() =>
-      notifications.map((n) => {
+    return this.db.transaction(() => {
+      if (once && claim) {
+        this.db.prepare("DELETE FROM used_signatures WHERE until < ?").run(at);
+        if (claim.run(once.receiver, once.signature, once.until.toISOString()).changes === 0) throw new ReplayError();
+      }
+      return notifications.map((n) => {
         for (const a of n.alerts) {
           upsert.run(n.receiver, a.fingerprint, n.groupKey, a.status, a.labels.alertname ?? "", JSON.stringify(a.labels), JSON.stringify(a.annotations), a.startsAt, a.endsAt, a.generatorURL, at);
         }
         return Number(insert.run(at, n.receiver, n.groupKey, n.status, JSON.stringify(n)).lastInsertRowid);
-      }),
-    )();
+      });
+    })();
   }
 
   /** Notifications not yet turned into announcements, oldest first. */

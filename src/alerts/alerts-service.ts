@@ -4,7 +4,7 @@
 import { compressHosts } from "../chat/format.js";
 import { UserError } from "../errors.js";
 import type { SalService } from "../sal/service.js";
-import { instanceOf, severityRank } from "./alert-format.js";
+import { instanceOf, nameOf, severityRank } from "./alert-format.js";
 import type { SqliteAlertStore } from "./alert-store.js";
 import type { Matcher, SilenceApi } from "./alertmanager-api.js";
 
@@ -33,7 +33,7 @@ export class AlertsService {
     );
     if (all.length === 0) return [filter ? `nothing firing matches "${filter}"` : "nothing is firing"];
     const byName = new Map<string, typeof all>();
-    for (const a of all) byName.set(a.labels.alertname ?? "?", [...(byName.get(a.labels.alertname ?? "?") ?? []), a]);
+    for (const a of all) byName.set(nameOf(a), [...(byName.get(nameOf(a)) ?? []), a]);
     const rows = [...byName].sort(([, a], [, b]) => severityRank(a[0]!.labels.severity) - severityRank(b[0]!.labels.severity) || b.length - a.length);
     const lines = rows.map(([name, as]) => {
       const sev = [...new Set(as.map((a) => a.labels.severity).filter(Boolean))].join("/");

@@ -85,7 +85,8 @@ export function fingerprintOf(l: Readonly<Record<string, string>>): string {
   return createHash("sha256").update(JSON.stringify(sorted)).digest("hex").slice(0, 16);
 }
 
-function common(records: ReadonlyArray<Readonly<Record<string, string>>>): Record<string, string> {
+/** The labels (or annotations) every record shares. */
+export function common(records: ReadonlyArray<Readonly<Record<string, string>>>): Record<string, string> {
   const [first, ...rest] = records;
   if (!first) return {};
   return Object.fromEntries(Object.entries(first).filter(([k, v]) => rest.every((r) => r[k] === v)));

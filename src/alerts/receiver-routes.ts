@@ -1,12 +1,13 @@
 // The HTTP receivers: POST /api/alerts/NAME for each configured receiver (Alertmanager webhook v4 or
-// the generic JSON), authenticated by a bearer token or an HMAC-SHA256 signature of the raw body
-// (compared in constant time), validated with zod, and written to the alert store before the answer:
-// a 200 means the notification is on disk. Anything refused is neither stored nor announced.
+// the generic JSON), authenticated by a bearer token or a timestamped HMAC-SHA256 signature (compared
+// in constant time; Stripe's scheme: `x-tugboat-signature: t=UNIX,v1=HMAC(key, "UNIX.BODY")`, refused
+// outside the tolerance and when used before), validated with zod, and written to the alert store
+// before the answer: a 200 means the notification is on disk. Anything refused is neither stored nor announced.
 
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { SqliteAlertStore } from "./alert-store.js";
+import { ReplayError, type SqliteAlertStore } from "./alert-store.js";
 import { AlertmanagerPayload, fromAlertmanager, fromGeneric, GenericPayload, type AlertNotification } from "./notification.js";
 
 export interface ReceiverSecret {
@@ -20,6 +21,8 @@ export interface ReceiverDeps {
   readonly receivers: ReadonlyArray<{ readonly name: string; readonly kind: "alertmanager" | "generic" }>;
   readonly secrets: readonly ReceiverSecret[];
   readonly now: () => Date;
+  /** Signed requests further than this from now are refused (alerts.signatureToleranceSec). */
+  readonly toleranceSec: number;
   /** Called after notifications are stored (the announcer may look at once). */
   readonly onStored?: (n: readonly AlertNotification[]) => void;
   /** Called for every refused request, with the HTTP status (for /metrics). */
@@ -27,21 +30,42 @@ export interface ReceiverDeps {
 }
 
 export const SIGNATURE_HEADER = "x-tugboat-signature";
+export const SIGNATURE_FORMAT = `${SIGNATURE_HEADER}: t=UNIX_SECONDS,v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY")`;
 
 const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest();
 
-/** Constant-time check of the request's credentials against the receiver's secret. */
-export function authorised(secret: ReceiverSecret, headers: FastifyRequest["headers"], raw: Buffer): boolean {
+/** `t=UNIX,v1=HEX` as a sender signs `${t}.${body}`: the header value. */
+export function signature(key: string, body: string | Buffer, unixSec: number): string {
+  return `t=${unixSec},v1=${createHmac("sha256", key).update(`${unixSec}.`).update(body).digest("hex")}`;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly once: { readonly signature: string; readonly until: Date } | null }
+  | { readonly ok: false; readonly why: string };
+
+/** Checks the request's credentials against the receiver's secret, in constant time; says why not. */
+export function authenticate(secret: ReceiverSecret, headers: FastifyRequest["headers"], raw: Buffer, now: Date, toleranceSec: number): AuthResult {
   if (secret.kind === "bearer") {
     const m = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? "");
     // Hashing first gives equal lengths, so timingSafeEqual never throws and length leaks nothing.
-    return m !== null && timingSafeEqual(sha256(m[1]!), sha256(secret.secret));
+    const ok = m !== null && timingSafeEqual(sha256(m[1]!), sha256(secret.secret));
+    return ok ? { ok, once: null } : { ok, why: "missing or wrong credentials (Authorization: Bearer TOKEN)" };
   }
-  const given = headers[SIGNATURE_HEADER];
-  const m = typeof given === "string" ? /^sha256=([0-9a-fA-F]{64})$/.exec(given.trim()) : null;
-  if (!m) return false;
-  const expected = createHmac("sha256", secret.secret).update(raw).digest();
-  return timingSafeEqual(Buffer.from(m[1]!.toLowerCase(), "hex"), expected);
+  const given = typeof headers[SIGNATURE_HEADER] === "string" ? (headers[SIGNATURE_HEADER] as string).trim() : "";
+  if (/^sha256=/i.test(given)) return { ok: false, why: `the signature has no timestamp (sha256=HEX of the body alone can be replayed and is no longer taken): send ${SIGNATURE_FORMAT}` };
+  const parts = given.split(",").map((p) => p.trim().split("="));
+  const t = parts.find(([k]) => k === "t")?.[1];
+  const macs = parts.filter(([k, v]) => k === "v1" && /^[0-9a-fA-F]{64}$/.test(v ?? "")).map(([, v]) => v!.toLowerCase());
+  if (!t || !/^\d{1,12}$/.test(t) || macs.length === 0) return { ok: false, why: `missing or wrong credentials (${SIGNATURE_FORMAT})` };
+  const skew = Math.round(now.getTime() / 1000 - Number(t));
+  if (Math.abs(skew) > toleranceSec) {
+    return { ok: false, why: `the signature's timestamp is ${Math.abs(skew)} s ${skew > 0 ? "old" : "in the future"} (tolerance ${toleranceSec} s): sign each request when it is sent, and check the sender's clock` };
+  }
+  const expected = createHmac("sha256", secret.secret).update(`${t}.`).update(raw).digest();
+  // Several v1 values may be sent (a key being rotated): any one that matches will do.
+  const match = macs.find((m) => timingSafeEqual(Buffer.from(m, "hex"), expected));
+  if (!match) return { ok: false, why: `missing or wrong credentials (${SIGNATURE_FORMAT})` };
+  return { ok: true, once: { signature: match, until: new Date((Number(t) + toleranceSec) * 1000) } };
 }
 
 function issues(e: z.ZodError): string {
@@ -69,10 +93,10 @@ export function alertReceiverRoutes(deps: ReceiverDeps) {
       };
       if (!receiver || !secret) return refuse(404, `no alert receiver named "${name}" (configured: ${deps.receivers.map((r) => r.name).join(", ") || "none"})`);
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      if (!authorised(secret, req.headers, raw)) {
-        req.log.warn({ receiver: name, ip: req.ip }, "alert webhook refused: bad credentials");
-        const how = secret.kind === "bearer" ? "Authorization: Bearer TOKEN" : `${SIGNATURE_HEADER}: sha256=HMAC-SHA256 of the body in hex`;
-        return refuse(401, `missing or wrong credentials (${how})`);
+      const auth = authenticate(secret, req.headers, raw, deps.now(), deps.toleranceSec);
+      if (!auth.ok) {
+        req.log.warn({ receiver: name, ip: req.ip, why: auth.why }, "alert webhook refused: bad credentials");
+        return refuse(401, auth.why);
       }
       if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) return refuse(415, "send the body as application/json");
       let json: unknown;
@@ -92,7 +116,14 @@ export function alertReceiverRoutes(deps: ReceiverDeps) {
         notifications = fromGeneric(name, p.data, deps.now());
       }
       // A store failure answers 5xx (via the error handler): the sender retries, nothing is acknowledged.
-      const ids = deps.store.record(notifications);
+      let ids: number[];
+      try {
+        ids = deps.store.record(notifications, auth.once ? { receiver: name, ...auth.once } : undefined);
+      } catch (e) {
+        if (!(e instanceof ReplayError)) throw e;
+        req.log.warn({ receiver: name, ip: req.ip }, "alert webhook refused: signature used before");
+        return refuse(401, e.message);
+      }
       deps.onStored?.(notifications);
       return reply.code(200).send({ stored: ids.length, alerts: notifications.reduce((n, x) => n + x.alerts.length, 0) });
     });

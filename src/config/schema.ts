@@ -2,6 +2,7 @@
 // Every object is strict (unknown keys are errors); cross-references are checked in superRefine.
 
 import { z } from "zod";
+import { parseDuration } from "../alerts/silence-args.js";
 
 /** A secret is never written in the config itself: it names an environment variable or a file. */
 export const SecretRef = z.union([
@@ -237,13 +238,15 @@ const AppSchema = z.strictObject({
 });
 export type AppConfig = z.infer<typeof AppSchema>;
 /** Alert receivers, routing and announcement pacing (src/alerts/). */
+/** The receiver name under which watch rules' alerts are stored. */
+export const WATCH_RECEIVER = "watch";
 const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a label name");
 const AlertReceiverSchema = z.strictObject({
   /** POST /api/alerts/NAME */
   name: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "a receiver name (lower-case letters, digits, dashes)"),
   /** alertmanager: webhook payload version 4; generic: tugboat's JSON (Icinga's script posts it). */
   kind: z.enum(["alertmanager", "generic"]),
-  /** Authorization: Bearer TOKEN, or X-Tugboat-Signature: sha256=HMAC-SHA256(secret, body) in hex. */
+  /** Authorization: Bearer TOKEN, or X-Tugboat-Signature: t=UNIX,v1=HMAC-SHA256(secret, "UNIX.BODY") in hex. */
   auth: z.union([z.strictObject({ bearer: SecretRef }), z.strictObject({ hmac: SecretRef })]),
 });
 const AlertRouteSchema = z.strictObject({
@@ -253,6 +256,56 @@ const AlertRouteSchema = z.strictObject({
   /** Keep looking at later routes after this one matched. */
   continue: z.boolean().default(false),
 });
+/** 90s, 5m, 1h30m, 7d (s, m, h, d, w; 0 for none), as milliseconds. */
+const duration = (minMs: number) =>
+  z.union([z.number(), z.string()]).transform((t, ctx) => {
+    const ms = t === 0 || t === "0" ? 0 : typeof t === "string" ? parseDuration(t) : null;
+    if (ms === null) ctx.addIssue({ code: "custom", message: `${JSON.stringify(t)} is not a duration such as 30s, 5m, 1h or 7d` });
+    else if (ms < minMs) ctx.addIssue({ code: "custom", message: `${t} is shorter than the minimum, ${minMs / 1000}s` });
+    return ms ?? 0;
+  });
+const WatchRuleSchema = z
+  .strictObject({
+    /** The alertname of what it announces. */
+    name: z.string().regex(/^[A-Za-z_][\w.-]{0,63}$/, "an alert name (letters, digits, _ . -)"),
+    /** Another Graphite than metrics.graphite (its render API). */
+    url: z.string().regex(/^https?:\/\//, "an http(s) URL").optional(),
+    /** A Graphite target; it may return several series (one alert each). */
+    target: z.string().min(1).max(2000),
+    threshold: z.strictObject({ above: z.number().optional(), below: z.number().optional() }).refine((t) => t.above !== undefined || t.below !== undefined, "give above, below or both").optional(),
+    /** Graphite's holtWintersConfidenceBands(target, delta, bootstrap, seasonality): outside the band is a breach. */
+    band: z
+      .strictObject({
+        kind: z.literal("holt-winters"),
+        // graphite-web 1.1 declares delta an integer parameter.
+        delta: z.number().int("a whole number (graphite-web 1.1 takes an integer delta)").min(1).max(100).default(3),
+        /** History Graphite learns from before the window (its bootstrapInterval). */
+        bootstrap: duration(60_000).default(604_800_000),
+        seasonality: duration(60_000).default(86_400_000),
+      })
+      .optional(),
+    /** How long the breach (or the lack of data) must last before it is announced; 0 at once. */
+    for: duration(0).default(300_000),
+    interval: duration(1000).default(60_000),
+    /** The newest point may be this old; none newer is NO DATA. */
+    lookback: duration(10_000).default(300_000),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    severity: z.string().regex(/^[a-z]{1,20}$/, "a severity such as critical or warning").default("warning"),
+    /** Routing (alerts.routes) and deploy correlation (alerts.appLabels) read these. */
+    labels: z.record(labelName, z.string().max(200)).default({}),
+    /** The dot-separated node of a series name that names its host (0-based), e.g. 1 for servers.web01.load. */
+    instanceNode: z.number().int().min(0).max(50).optional(),
+    summary: z.string().min(1).max(300).optional(),
+    runbook: z.string().regex(/^https?:\/\//, "an http(s) URL").optional(),
+    /** nodata: announce NO DATA as its own state after `for`; firing: no data counts as a breach. */
+    noData: z.enum(["nodata", "firing"]).default("nodata"),
+  })
+  .superRefine((r, ctx) => {
+    if (!r.threshold === !r.band) ctx.addIssue({ code: "custom", path: ["threshold"], message: "give either threshold {above|below} or band {kind: holt-winters}" });
+    if (r.timeoutMs >= r.interval) ctx.addIssue({ code: "custom", path: ["timeoutMs"], message: `must be shorter than the interval (${r.interval / 1000}s)` });
+  });
+export type WatchRule = z.infer<typeof WatchRuleSchema>;
+
 const AlertsSchema = z.strictObject({
   receivers: z.array(AlertReceiverSchema).default([]),
   /** First match wins (unless continue); groups no route matches go to defaultChannels. */
@@ -269,6 +322,10 @@ const AlertsSchema = z.strictObject({
   deployWindowSec: z.number().int().min(0).default(1800),
   /** Per app: labels that mark its alerts, e.g. {service: api}. */
   appLabels: z.record(appName, z.record(labelName, z.string())).default({}),
+  /** Signed requests (auth.hmac) older or newer than this are refused; a signature is accepted once. */
+  signatureToleranceSec: z.number().int().min(10).max(3600).default(300),
+  /** Graphite watch rules the bot evaluates itself (src/alerts/graphite-watch.ts). */
+  watch: z.array(WatchRuleSchema).default([]),
   /** Alertmanager's API for !silence and !unsilence. */
   alertmanager: z
     .strictObject({ url: z.string().regex(/^https?:\/\//, "an http(s) URL"), timeoutMs: z.number().int().min(100).max(60_000).default(5000), bearer: SecretRef.optional() })
@@ -348,6 +405,13 @@ export const ConfigSchema = z
     for (const [c, path] of alertChannels) if (!joined.has(c.toLowerCase())) ctx.addIssue({ code: "custom", path, message: `${c} is not a channel the bot joins` });
     config.alerts.receivers.forEach((r, i) => {
       if (config.alerts.receivers.findIndex((o) => o.name === r.name) !== i) ctx.addIssue({ code: "custom", path: ["alerts", "receivers", i, "name"], message: `duplicate receiver "${r.name}"` });
+    });
+    config.alerts.watch.forEach((w, i) => {
+      if (config.alerts.watch.findIndex((o) => o.name === w.name) !== i) ctx.addIssue({ code: "custom", path: ["alerts", "watch", i, "name"], message: `duplicate watch rule "${w.name}"` });
+      if (!w.url && !config.metrics.graphite) ctx.addIssue({ code: "custom", path: ["alerts", "watch", i, "url"], message: "no Graphite: set url here or metrics.graphite.url" });
+    });
+    config.alerts.receivers.forEach((r, i) => {
+      if (r.name === WATCH_RECEIVER) ctx.addIssue({ code: "custom", path: ["alerts", "receivers", i, "name"], message: `"${WATCH_RECEIVER}" is reserved for alerts.watch` });
     });
     for (const app of Object.keys(config.alerts.appLabels)) if (!(app in config.apps)) ctx.addIssue({ code: "custom", path: ["alerts", "appLabels", app], message: `unknown app "${app}"` });
     try {

@@ -9,6 +9,12 @@ import { MetricError, toValue, type Marker, type MarkerStore, type MetricSource,
 const RenderBody = z.array(z.object({ target: z.string(), datapoints: z.array(z.tuple([z.unknown(), z.number()])) }));
 const EventsBody = z.array(z.object({ when: z.number(), what: z.string(), tags: z.union([z.array(z.string()), z.string()]).nullable(), data: z.unknown() }));
 
+export interface NamedSeries {
+  /** Graphite's name for it: the path, or the function applied (sumSeries(a.*.b)). */
+  readonly name: string;
+  readonly points: Point[];
+}
+
 export interface GraphiteOptions {
   readonly url: string;
   readonly timeoutMs: number;
@@ -29,14 +35,17 @@ export class GraphiteSource implements MetricSource, MarkerStore {
     return describeHttpError(this.kind, e, this.o.timeoutMs, (d) => (typeof d === "string" ? d.split("\n").find((l) => l.trim())?.trim().slice(0, 200) : undefined));
   }
 
-  async range(q: RangeQuery): Promise<Point[]> {
+  /** Every series the targets return, by name, within [from, to] (ms). */
+  async render(targets: readonly string[], from: number, to: number, signal?: AbortSignal): Promise<NamedSeries[]> {
     let data: unknown;
     try {
       const res = await axios.get(`${this.base}/render`, {
         // Graphite's from is exclusive (the first point is the next interval after it): ask from a second earlier.
-        params: { target: q.query, from: epochSec(q.from) - 1, until: epochSec(q.to), format: "json" },
+        params: { target: [...targets], from: epochSec(from) - 1, until: epochSec(to), format: "json" },
+        // target=a&target=b, as graphite-web reads repeated targets (axios would write target[]=).
+        paramsSerializer: { indexes: null },
         timeout: this.o.timeoutMs,
-        ...(q.signal ? { signal: q.signal } : {}),
+        ...(signal ? { signal } : {}),
         responseType: "json",
       });
       data = res.data;
@@ -45,10 +54,13 @@ export class GraphiteSource implements MetricSource, MarkerStore {
     }
     const parsed = RenderBody.safeParse(data);
     if (!parsed.success) throw new MetricError("bad-response", this.kind, `the render API answered something that is not a list of series (${z.prettifyError(parsed.error).split("\n")[0]})`);
-    if (parsed.data.length > 1) throw new MetricError("query", this.kind, `"${q.query}" returns ${parsed.data.length} series; wrap it in sumSeries() or averageSeries()`);
-    const series = parsed.data[0];
-    if (!series) return [];
-    return series.datapoints.map(([v, t]) => ({ t: t * 1000, v: toValue(v) })).filter((p) => p.t >= q.from && p.t <= q.to);
+    return parsed.data.map((s) => ({ name: s.target, points: s.datapoints.map(([v, t]) => ({ t: t * 1000, v: toValue(v) })).filter((p) => p.t >= from && p.t <= to) }));
+  }
+
+  async range(q: RangeQuery): Promise<Point[]> {
+    const all = await this.render([q.query], q.from, q.to, q.signal);
+    if (all.length > 1) throw new MetricError("query", this.kind, `"${q.query}" returns ${all.length} series; wrap it in sumSeries() or averageSeries()`);
+    return all[0]?.points ?? [];
   }
 
   async mark(m: Marker, signal?: AbortSignal): Promise<void> {

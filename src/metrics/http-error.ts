@@ -10,7 +10,7 @@ export function describeHttpError(source: string, e: unknown, timeoutMs: number,
   if (e instanceof AxiosError) {
     if (e.response) {
       const detail = bodyError?.(e.response.data) ?? (typeof e.response.data === "string" ? e.response.data.slice(0, 200).trim() : "");
-      return new MetricError("http", source, `HTTP ${e.response.status}${detail ? `: ${detail}` : ""}`, { cause: e });
+      return new MetricError("http", source, `HTTP ${e.response.status}${detail ? `: ${detail}` : ""}`, { cause: e, status: e.response.status });
     }
     if (e.code === "ECONNREFUSED") return new MetricError("refused", source, "connection refused", { cause: e });
     if (e.code === "ECONNABORTED" || e.code === "ETIMEDOUT") return new MetricError("timeout", source, `no answer within ${timeoutMs} ms`, { cause: e });

@@ -48,10 +48,14 @@ export class MetricError extends Error {
     readonly kind: MetricErrorKind,
     readonly source: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; status?: number },
   ) {
     super(`${source}: ${message}`, options);
+    this.status = options?.status ?? null;
   }
+
+  /** The HTTP status when the backend answered with an error. */
+  readonly status: number | null;
 }
 
 /** A number from a backend value: null for null, "NaN", +-Inf or anything that is not a number. */

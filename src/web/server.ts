@@ -260,7 +260,7 @@ export function buildWebServer(deps: WebDeps) {
 
   if (deps.alerts) {
     const a = deps.alerts;
-    void app.register(alertReceiverRoutes({ ...a, now: () => new Date() }));
+    void app.register(alertReceiverRoutes({ ...a, now: () => new Date(), toleranceSec: deps.config.alerts.signatureToleranceSec }));
     app.get("/alerts", async (_req, reply) => html(reply, 200, renderAlertsPage(a.store.firing(), deps.baseUrl)));
   }
 

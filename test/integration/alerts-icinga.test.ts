@@ -4,6 +4,7 @@
 // its own, with the environment Icinga gives it: refusals, an unreachable bot, types not announced.
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stripFormatting } from "../../src/chat/format.js";
@@ -74,6 +75,33 @@ describe("Icinga 2 problems and recoveries through the shipped notification scri
     expect(alice.messages.slice(mark).filter(noticeFromBot).map((m) => text(m).split(" ")[0])).toEqual(["FIRING", "RESOLVED"]);
     expect(await icinga.log()).toMatch(/Completed sending 'Recovery' notification 'web01!disk!tugboat'/);
   }, 60_000);
+
+  it("the script signs each request with a timestamp; a captured request replayed to the bot is refused", async () => {
+    // A recording server stands in for the bot to capture exactly what the script sends.
+    const captured: Array<{ headers: Record<string, string>; body: string }> = [];
+    const recorder = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c)).on("end", () => {
+        captured.push({ headers: { "content-type": String(req.headers["content-type"]), "x-tugboat-signature": String(req.headers["x-tugboat-signature"]) }, body });
+        res.writeHead(200, { "content-type": "application/json" }).end('{"stored":1,"alerts":1}');
+      });
+    });
+    await new Promise<void>((r) => recorder.listen(0, "127.0.0.1", r));
+    const port = (recorder.address() as { port: number }).port;
+    const env = { NOTIFICATIONTYPE: "PROBLEM", HOSTNAME: "db2", SERVICEDESC: "replay-check", SERVICESTATE: "CRITICAL", SERVICEOUTPUT: "x", TUGBOAT_HMAC_KEY: HMAC_KEY };
+    expect(await runScript({ ...env, TUGBOAT_ALERT_URL: `http://127.0.0.1:${port}/api/alerts/icinga` })).toMatchObject({ code: 0 });
+    await new Promise((r) => recorder.close(r));
+    const sent = captured[0]!;
+    expect(sent.headers["x-tugboat-signature"]).toMatch(/^t=\d{10},v1=[0-9a-f]{64}$/);
+    const replay = () => fetch(`${bot.url}/api/alerts/icinga`, { method: "POST", headers: sent.headers, body: sent.body });
+    const first = await replay();
+    expect(first.status).toBe(200);
+    const second = await replay();
+    expect(second.status).toBe(401);
+    expect(await second.json()).toEqual({ error: "this signature was used before (a replayed request?): sign every request anew" });
+    // The script itself, run again, signs anew and is taken.
+    expect(await runScript({ ...env, TUGBOAT_ALERT_URL: `${bot.url}/api/alerts/icinga` })).toMatchObject({ code: 0, stdout: 'tugboat-notify: delivered ({"stored":1,"alerts":1})\n' });
+  }, 30_000);
 
   it("the script with the environment Icinga sets: bearer works, bad credentials and an unreachable bot fail loudly", async () => {
     const icingaEnv = { NOTIFICATIONTYPE: "PROBLEM", HOSTNAME: "db1", HOSTSTATE: "UP", SERVICEDESC: "mysql-lag", SERVICESTATE: "WARNING", SERVICEOUTPUT: "lag 40s\nsecond line", TUGBOAT_LABELS: "team=db" };

@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commands } from "../../commands/index.js";
 import { AlertAnnouncer } from "../../src/alerts/alert-announcer.js";
 import { groupLine } from "../../src/alerts/alert-format.js";
-import { SqliteAlertStore } from "../../src/alerts/alert-store.js";
+import { ReplayError, SqliteAlertStore } from "../../src/alerts/alert-store.js";
+import { signature } from "../../src/alerts/receiver-routes.js";
 import { DeployLinker } from "../../src/alerts/deploy-link.js";
 import type { AlertNotification } from "../../src/alerts/notification.js";
 import { silenceArgs } from "../../src/alerts/silence-args.js";
@@ -78,15 +79,54 @@ describe("receivers", () => {
       expect(res.json().error).toMatch(/missing or wrong credentials/);
     }
     const raw = JSON.stringify({ alerts: [{ status: "firing", labels: { alertname: "x" } }] });
-    const goodSig = `sha256=${createHmac("sha256", "hmac-key").update(raw).digest("hex")}`;
-    for (const headers of [{}, { "x-tugboat-signature": `sha256=${createHmac("sha256", "other").update(raw).digest("hex")}` }, { "x-tugboat-signature": "sha256=zz" }, { authorization: "Bearer hmac-key" }] as Array<Record<string, string>>) {
-      expect((await post("/api/alerts/icinga", raw, headers)).statusCode).toBe(401);
+    const t = Math.floor(Date.now() / 1000);
+    const goodSig = signature("hmac-key", raw, t);
+    for (const headers of [{}, { "x-tugboat-signature": signature("other", raw, t) }, { "x-tugboat-signature": `t=${t},v1=zz` }, { "x-tugboat-signature": `v1=${goodSig.split("v1=")[1]}` }, { authorization: "Bearer hmac-key" }] as Array<Record<string, string>>) {
+      const res = await post("/api/alerts/icinga", raw, headers);
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error).toBe('missing or wrong credentials (x-tugboat-signature: t=UNIX_SECONDS,v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY"))');
     }
-    // A signature of another body does not carry over.
+    // A signature of another body, or of the same body at another time, does not carry over.
     expect((await post("/api/alerts/icinga", raw.replace("firing", "resolved"), { "x-tugboat-signature": goodSig })).statusCode).toBe(401);
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": goodSig.replace(`t=${t}`, `t=${t - 1}`) })).statusCode).toBe(401);
     expect(store.count()).toBe(0);
     expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": goodSig })).statusCode).toBe(200);
     expect(store.count()).toBe(1);
+  });
+
+  it("refuses a replayed signature, a stale or future timestamp and the old untimed scheme, each saying why", async () => {
+    const raw = JSON.stringify({ alerts: [{ status: "firing", labels: { alertname: "x" } }] });
+    const t = Math.floor(Date.now() / 1000);
+    const sig = signature("hmac-key", raw, t);
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": sig })).statusCode).toBe(200);
+    const again = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": sig });
+    expect(again.statusCode).toBe(401);
+    expect(again.json().error).toBe("this signature was used before (a replayed request?): sign every request anew");
+    // The same body signed a second later is a new request.
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t + 1) })).statusCode).toBe(200);
+    const stale = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t - 400) });
+    expect(stale.statusCode).toBe(401);
+    expect(stale.json().error).toMatch(/^the signature's timestamp is 40\d s old \(tolerance 300 s\): sign each request when it is sent, and check the sender's clock$/);
+    const future = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t + 900) });
+    expect(future.json().error).toMatch(/^the signature's timestamp is \d+ s in the future \(tolerance 300 s\)/);
+    const old = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": `sha256=${createHmac("sha256", "hmac-key").update(raw).digest("hex")}` });
+    expect(old.statusCode).toBe(401);
+    expect(old.json().error).toMatch(/^the signature has no timestamp \(sha256=HEX of the body alone can be replayed and is no longer taken\): send x-tugboat-signature: t=UNIX_SECONDS,v1=HEX/);
+    // A rotating sender may send two v1 values; one matching is enough.
+    const rotated = `t=${t + 2},v1=${signature("old-key", raw, t + 2).split("v1=")[1]},v1=${signature("hmac-key", raw, t + 2).split("v1=")[1]}`;
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": rotated })).statusCode).toBe(200);
+    expect(store.count()).toBe(3);
+  });
+
+  it("remembers used signatures on disk: a replay after a restart is refused too", () => {
+    const once = { receiver: "icinga", signature: "ab".repeat(32), until: new Date(now + 300_000) };
+    store.record([], once);
+    store.close();
+    store = new SqliteAlertStore(join(dir, "alerts.sqlite3"), () => new Date(now));
+    expect(() => store.record([], once)).toThrow(ReplayError);
+    // Expired claims are dropped: the store does not grow without bound.
+    now += 301_000;
+    expect(() => store.record([], once)).not.toThrow();
   });
 
   it("answers invalid bodies with what is wrong, and unknown receivers with 404", async () => {
