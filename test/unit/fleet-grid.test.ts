@@ -168,7 +168,7 @@ describe("/fleet and /fleet/events", () => {
     });
     const page = await web.inject({ url: "/fleet" });
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('<i class="c s-idle ru" data-k="api/w1">·</i>');
+    expect(page.body).toContain('<i class="c s-idle ru" data-k="api/w1" role="gridcell">·</i>');
     expect(page.body).toMatch(/data-stream="\/fleet\/events\?since=[0-9a-f]{8}\.0"/);
     const bad = await web.inject({ url: "/fleet?app=nope" });
     expect(bad.statusCode).toBe(400);
