@@ -176,12 +176,16 @@ const hide = () => { pinned = null; hover = null; detail.hidden = true; };
 root.addEventListener("mouseover", (ev) => { const el = cellOf(ev); if (el && pinned === null) show(hover = el.dataset.k); });
 root.addEventListener("mouseout", (ev) => { if (cellOf(ev) && pinned === null) { hover = null; detail.hidden = true; } });
 root.addEventListener("click", (ev) => { const el = cellOf(ev); if (el) show(pinned = el.dataset.k); });
-close.addEventListener("click", () => { hide(); if (current) current.focus(); });
+// Back to the cell the panel was about, without showing the panel again on that focus.
+let quiet = false;
+close.addEventListener("click", () => { hide(); if (current) { quiet = true; current.focus(); quiet = false; } });
 // The roving tab stop: the first cell until another is focused.
 let current = cells.values().next().value || null;
 if (current) current.tabIndex = 0;
+// Only the current cell has a tabindex in the page: another gets one as it takes the focus.
 const focusCell = (el) => {
   if (!el) return;
+  el.tabIndex = 0;
   el.focus();
 };
 root.addEventListener("focusin", (ev) => {
@@ -191,7 +195,7 @@ root.addEventListener("focusin", (ev) => {
   el.tabIndex = 0;
   current = el;
   el.setAttribute("aria-label", label(texts()[el.dataset.k]));
-  if (pinned === null) show(hover = el.dataset.k);
+  if (pinned === null && !quiet) show(hover = el.dataset.k);
 });
 root.addEventListener("focusout", (ev) => { if (pinned === null && !(ev.relatedTarget && ev.relatedTarget.closest && ev.relatedTarget.closest("i.c[data-k]"))) { hover = null; detail.hidden = true; } });
 // Cells of the wrapped row above or below: the row's width in cells is counted from the layout.
