@@ -124,14 +124,15 @@ export const STATE_KEY = `<p class="key">${(Object.keys(STATES) as CellState[]).
 // orange. Failed, timed out and unreachable cells get a heavy frame, in-progress ones a dashed one;
 // the letter says which. Cells are square tracks of a CSS grid with square corners: with 1,000 of
 // them, rounded corners and flex line-breaking were a measurable share of paint and layout
-// (bench/README.md, fleet-page). Containment on the cells themselves cost more than it saved.
+// (bench/README.md, fleet-page). Containment on the cells themselves cost more than it saved. The
+// grid's padding keeps the focus ring inside its paint containment (a ring past the edge is clipped).
 export const GRID_CSS = `
 main.wrap.wide{max-width:none}
-.grid{margin:.25rem 0 1rem;contain:content}.grid>.row{display:grid;grid-template-columns:repeat(auto-fill,1.35rem);gap:2px}
+.grid{margin:calc(.25rem - 4px) -4px calc(1rem - 4px);padding:4px;contain:content}.grid>.row{display:grid;grid-template-columns:repeat(auto-fill,1.35rem);gap:2px}
 .grid .c{border-radius:0}
 .c{display:inline-block;width:1.35rem;height:1.35rem;line-height:1.35rem;text-align:center;font:700 .8rem/1.35rem var(--mono);
 font-style:normal;border-radius:3px;cursor:pointer;user-select:none;outline:none}
-.grid .c:focus-visible{position:relative;z-index:1;box-shadow:0 0 0 2px var(--bg),0 0 0 5px var(--link)}
+.grid .c:focus-visible{position:relative;z-index:1;box-shadow:0 0 0 2px var(--bg),0 0 0 4px var(--link)}
 .r0{background:#0072b2;color:#fff}.r1{background:#e69f00;color:#000}.r2{background:#009e73;color:#fff}.r3{background:#cc79a7;color:#000}
 .r4{background:#56b4e9;color:#000}.r5{background:#d55e00;color:#fff}.r6{background:#f0e442;color:#000}
 .ru{background:#c8c8c8;color:#000}.rk{background:var(--head-bg);color:var(--fg);border:1px solid var(--line)}
