@@ -122,9 +122,9 @@ export const STATE_KEY = `<p class="key">${(Object.keys(STATES) as CellState[]).
 
 // Okabe-Ito colours (told apart with the common colour-vision deficiencies): newest blue, previous
 // orange. Failed, timed out and unreachable cells get a heavy frame, in-progress ones a dashed one;
-// the letter says which. Cells are square tracks of a CSS grid with square corners: with 1,000 of
-// them, rounded corners and flex line-breaking were a measurable share of paint and layout
-// (bench/README.md, fleet-page). Containment on the cells themselves cost more than it saved. The
+// the letter says which. Cells are square tracks of a CSS grid with square corners (a little cheaper
+// than rounded flex items in CPU-time traces, within the noise in wall time: bench/README.md,
+// fleet-page). Containment on the cells themselves cost more than it saved (a paint container each). The
 // grid's padding keeps the focus ring inside its paint containment (a ring past the edge is clipped).
 export const GRID_CSS = `
 main.wrap.wide{max-width:none}
