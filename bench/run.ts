@@ -10,6 +10,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "search-1m": () => import("./search-1m.js"),
   "fleet-deploy": () => import("./fleet-deploy.js"),
   "step-cost": () => import("./step-cost.js"),
+  "fleet-page": () => import("./fleet-page.js"),
 };
 
 /** Run only when named: minutes long, millions of files on the simulated hosts (see bench/README.md). */

@@ -20,6 +20,7 @@ import type { DeployEngine, StagingPort } from "./fleet/engine.js";
 import type { DeployJournal } from "./fleet/journal.js";
 import { recordLeftOut } from "./fleet/left-out.js";
 import { FleetBoard, gridApps, shippedTimes } from "./web/fleet-board.js";
+import { JournalFollower } from "./fleet/journal-follower.js";
 import type { AlertsDeps } from "./alerts/build.js";
 import { AlertAnnouncer } from "./alerts/alert-announcer.js";
 import { AlertsService } from "./alerts/alerts-service.js";
@@ -104,6 +105,14 @@ export function createApp(deps: AppDeps): App {
   const board = fleet
     ? new FleetBoard({ apps: gridApps(config), census: (app, signal) => fleet.engine.census(app, signal), shipped: (app) => shippedTimes(fleet.journal, app), log: log.child({ component: "fleet-board" }), now: () => Date.now() })
     : null;
+  // Deploys run by other processes (`tugboat deploy` in a terminal) reach the board through the journal.
+  const follower =
+    board && fleet
+      ? new JournalFollower({
+          journal: fleet.journal, apps: gridApps(config).map((a) => ({ name: a.name, hosts: a.hosts.length, restart: a.restart, smoke: a.smoke })),
+          owns: (id) => board.owns(id), emit: (e) => board.onEvent(e, "journal"), log: log.child({ component: "journal-follower" }),
+        })
+      : null;
   const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
   const announceDeploy = (channel: string, text: string) => {
     for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
@@ -273,6 +282,7 @@ export function createApp(deps: AppDeps): App {
       await chat.start();
       alerts?.announcer.start();
       alerts?.watch?.start();
+      follower?.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
@@ -284,6 +294,7 @@ export function createApp(deps: AppDeps): App {
       await deploys?.settle();
       await watcher?.close();
       await chat.stop(reason);
+      follower?.stop();
       await board?.close();
       await web.close();
       await deps.fleet?.close();

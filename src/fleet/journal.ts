@@ -145,6 +145,17 @@ export class DeployJournal {
     }));
   }
 
+  /**
+   * A deploy's step rows written after `afterRowid`, oldest first, with their rowids: how a process
+   * follows a deploy another process runs (rows are only ever appended, so the rowid is a cursor).
+   */
+  stepsAfter(deployId: number, afterRowid: number): Array<StepRecord & { readonly rowid: number }> {
+    this.flush();
+    return (this.db.prepare("SELECT rowid, * FROM host_steps WHERE deploy_id = ? AND rowid > ? ORDER BY rowid").all(deployId, afterRowid) as Row[]).map((r) => ({
+      rowid: r.rowid as number, deployId: r.deploy_id as number, host: r.host as string, step: r.step as string, outcome: r.outcome as string, ms: r.ms as number, detail: r.detail as string | null, at: r.at as string,
+    }));
+  }
+
   /** The revision the journal says is live (recorded only after a successful deploy or rollback). */
   live(app: string): { sha: string; deployId: number; at: string } | null {
     const r = this.db.prepare("SELECT sha, deploy_id, at FROM live WHERE app = ?").get(app) as Row | undefined;

@@ -32,8 +32,10 @@ export class ProgressTracker {
         this.stages.push({ name: e.stage, size: e.hosts.length, ok: 0, failed: 0 });
         break;
       case "host-done": {
-        const s = this.stages.at(-1);
-        if (s) e.ok ? s.ok++ : s.failed++;
+        // A deploy followed through the journal has no stage events: its hosts count as one stage.
+        if (this.stages.length === 0) this.stages.push({ name: "hosts", size: Math.max(0, this.total - this.leftOut), ok: 0, failed: 0 });
+        const s = this.stages.at(-1)!;
+        e.ok ? s.ok++ : s.failed++;
         break;
       }
       case "rollback-started":

@@ -67,6 +67,7 @@ export class FleetBoard {
   /** Bumped when a deploy starts: a census begun before it must not overwrite its cells. */
   private readonly generation = new Map<string, number>();
   private readonly abort = new AbortController();
+  private readonly own = new Set<number>();
 
   constructor(private readonly d: FleetBoardDeps) {
     this.grid = new FleetGrid(d.apps);
@@ -114,8 +115,17 @@ export class FleetBoard {
     return run;
   }
 
-  /** A deploy or rollback event (from DeployService). */
-  onEvent(e: DeployEvent): void {
+  /** Whether this process runs the deploy (its events come live, not from the journal). */
+  owns(deployId: number): boolean {
+    return this.own.has(deployId);
+  }
+
+  /**
+   * A deploy or rollback event: live from this process's DeployService, or made from the journal rows
+   * of a deploy another process runs (JournalFollower).
+   */
+  onEvent(e: DeployEvent, origin: "live" | "journal" = "live"): void {
+    if (e.type === "started" && origin === "live") this.own.add(e.deployId);
     if (e.type === "started") {
       this.generation.set(e.app, (this.generation.get(e.app) ?? 0) + 1);
       this.grid.setShipped(e.app, this.d.shipped(e.app));

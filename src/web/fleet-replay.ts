@@ -5,7 +5,7 @@ import { GATE_HOST } from "../fleet/events.js";
 import type { DeployRecord, StepRecord } from "../fleet/journal.js";
 import { FleetGrid, type GridApp } from "./fleet-grid.js";
 import { escapeHtml } from "./linkify.js";
-import { DETAIL_PANEL, GRID_SCRIPT, gridPatch, scriptJson, sectionsHtml, STATE_KEY, type GridPatch } from "./fleet-view.js";
+import { DETAIL_PANEL, GRID_SCRIPT, gridPatch, scriptJson, sectionsHtml, STATE_KEY, KEYS_HINT, type GridPatch } from "./fleet-view.js";
 
 export type ReplayFrame = GridPatch & { readonly at: string };
 
@@ -47,7 +47,7 @@ export function replayHtml(deploy: DeployRecord, steps: readonly StepRecord[], a
   const last = frames.length - 1;
   const json = scriptJson(frames);
   const live = deploy.finishedAt ? "" : `<p>This ${escapeHtml(deploy.kind)} is running: <a href="${escapeHtml(liveHref)}">watch it live</a> (this grid is the journal as this page loaded).</p>`;
-  return `${live}${STATE_KEY}
+  return `${live}${STATE_KEY}${KEYS_HINT}
 <div class="replay"><button type="button" id="replay-play">Play</button><input type="range" id="replay-pos" min="0" max="${last}" value="${last}" aria-label="Replay position"><time id="replay-at">${escapeHtml(frames[last]!.at)}</time></div>
 <div id="fleet" data-frame="${last}">${sectionsHtml(grid, grid.sections, now, false)}</div>
 ${DETAIL_PANEL}

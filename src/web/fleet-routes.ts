@@ -1,20 +1,32 @@
 // The fleet dashboard's routes: /fleet (every app's hosts, or one app's) and /fleet/events, the
 // server-sent event stream of cell patches. Open streams are ended when the server closes, so a
-// shutdown never waits on a browser.
+// shutdown never waits on a browser. A page is rendered once per board state (and at most every
+// PAGE_MAX_AGE_MS for the ages it shows) and kept as bytes, gzipped on the first request that takes it.
 
 import type { FastifyInstance, RawServerDefault } from "fastify";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { gzipSync } from "node:zlib";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { FleetBoard } from "./fleet-board.js";
-import { DETAIL_PANEL, GRID_CSS, GRID_SCRIPT, sectionsHtml, STATE_KEY } from "./fleet-view.js";
+import { DETAIL_PANEL, GRID_CSS, GRID_SCRIPT, sectionsHtml, STATE_KEY, KEYS_HINT } from "./fleet-view.js";
 import { layout, sitePath } from "./layout.js";
 import { escapeHtml as e } from "./linkify.js";
 
 const KEEPALIVE_MS = 15_000;
+/** A cached page is rendered again after this long even when the board did not change (release ages). */
+const PAGE_MAX_AGE_MS = 10_000;
+
+interface CachedPage {
+  readonly id: string;
+  readonly at: number;
+  readonly html: Buffer;
+  gzip: Buffer | null;
+}
 
 export function registerFleetRoutes(app: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>, deps: { readonly board: FleetBoard | null; readonly baseUrl: () => string }): void {
   const streams = new Set<ServerResponse>();
+  const pages = new Map<string, CachedPage>();
   app.addHook("preClose", (done) => {
     for (const res of streams) res.end();
     done();
@@ -37,20 +49,35 @@ export function registerFleetRoutes(app: FastifyInstance<RawServerDefault, Incom
     if (!board || appNames.length === 0) return reply.type("text/html; charset=utf-8").send(layout({ title: "Fleet", baseUrl: base, body: "<h1>Fleet</h1><p>No apps are configured.</p>" }));
     const shown = q.data.app ? [q.data.app] : appNames;
     for (const a of shown) board.refreshIfOld(a);
+    // The page embeds the board's id (the stream starts there), so a page of the same id is the same page.
+    const key = `${base}|${q.data.app ?? ""}`;
+    const now = Date.now();
+    let page = pages.get(key);
+    if (!page || page.id !== board.id() || now - page.at > PAGE_MAX_AGE_MS) {
+      page = { id: board.id(), at: now, html: Buffer.from(renderPage(board, base, q.data.app, shown)), gzip: null };
+      pages.set(key, page);
+    }
+    void reply.type("text/html; charset=utf-8").header("vary", "accept-encoding");
+    if (!/\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) return reply.send(page.html);
+    page.gzip ??= gzipSync(page.html, { level: 6 });
+    return reply.header("content-encoding", "gzip").send(page.gzip);
+  });
+
+  const renderPage = (board: FleetBoard, base: string, app: string | undefined, shown: readonly string[]): string => {
     const filter = [["All apps", ""], ...appNames.map((a) => [a, a])]
-      .map(([label, a]) => (a === (q.data.app ?? "") ? `<strong>${e(label!)}</strong>` : `<a href="${e(sitePath(base, a ? `/fleet?app=${encodeURIComponent(a)}` : "/fleet"))}">${e(label!)}</a>`))
+      .map(([label, a]) => (a === (app ?? "") ? `<strong>${e(label!)}</strong>` : `<a href="${e(sitePath(base, a ? `/fleet?app=${encodeURIComponent(a)}` : "/fleet"))}">${e(label!)}</a>`))
       .join(" · ");
-    const stream = sitePath(base, `/fleet/events?${q.data.app ? `app=${encodeURIComponent(q.data.app)}&` : ""}since=${board.id()}`);
+    const stream = sitePath(base, `/fleet/events?${app ? `app=${encodeURIComponent(app)}&` : ""}since=${board.id()}`);
     const sections = board.grid.sections.filter((s) => shown.includes(s.app));
     const body = `<h1>Fleet</h1>
 <p class="muted"><span id="fleet-live" class="live" data-state="connecting">connecting…</span> · ${filter}</p>
-${STATE_KEY}
+${STATE_KEY}${KEYS_HINT}
 <div id="fleet" data-stream="${e(stream)}" data-seq="${e(board.id())}">${sectionsHtml(board.grid, sections, Date.now())}</div>
 ${DETAIL_PANEL}
 <script>${GRID_SCRIPT}</script>`;
     const head = `<style>${GRID_CSS}</style>`;
-    return reply.type("text/html; charset=utf-8").send(layout({ title: "Fleet", baseUrl: base, body, head }).replace('<main class="wrap">', '<main class="wrap wide">'));
-  });
+    return layout({ title: "Fleet", baseUrl: base, body, head }).replace('<main class="wrap">', '<main class="wrap wide">');
+  };
 
   app.get("/fleet/events", (req, reply) => {
     const q = parse(req.query);

@@ -31,8 +31,13 @@ export function cellPatch(c: Cell, legend: readonly LegendEntry[]): CellPatch {
   return { k: c.key, s: c.state, c: colour ?? "u", l: STATES[c.state].letter, t: describeCell(c, legend) };
 }
 
+/**
+ * One element, one text node, three attributes. The cell's name for assistive technology (host,
+ * state and release in words) is not in the HTML: the script sets it from the hover text when the
+ * cell takes the focus (and keeps the focused cell's current).
+ */
 function cellHtml(p: CellPatch): string {
-  return `<i class="c s-${p.s} r${p.c}" data-k="${e(p.k)}">${e(p.l)}</i>`;
+  return `<i class="c s-${p.s} r${p.c}" data-k="${e(p.k)}" role="gridcell">${e(p.l)}</i>`;
 }
 
 function age(iso: string, now: number): string {
@@ -92,7 +97,8 @@ export function sectionsHtml(grid: FleetGrid, sections: readonly Section[], now:
         .map((s) => {
           const patches = s.keys.map((k) => cellPatch(grid.cells.get(k)!, legend));
           for (const p of patches) texts[p.k] = p.t;
-          return `<h3>${e(s.title)} <span class="muted">(${s.keys.length})</span></h3><div class="grid" role="list" aria-label="${e(`${app} ${s.title}`)}">${patches.map(cellHtml).join("")}</div>`;
+          // A grid of one row: the cells wrap to the width of the window, and the arrow keys follow what is seen.
+          return `<h3>${e(s.title)} <span class="muted">(${s.keys.length})</span></h3><div class="grid" role="grid" aria-label="${e(`${app} ${s.title}`)}"><div class="row" role="row">${patches.map(cellHtml).join("")}</div></div>`;
         })
         .join("\n");
       return `<section class="app" data-app="${e(app)}"><h2>${e(app)}</h2>${progressHtml(app, grid, withLine)}${legendHtml(app, legend, now)}${groups}</section>`;
@@ -106,19 +112,27 @@ export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c");
 }
 
-/** The detail panel a click on a cell opens (the script fills it). */
-export const DETAIL_PANEL = `<aside id="cell-detail" hidden aria-live="polite"><button type="button" hidden>close</button><pre></pre></aside>`;
+/** The detail panel hover and focus show, and a click, Enter or Space pins (the script fills it). */
+export const DETAIL_PANEL = `<aside id="cell-detail" hidden aria-live="polite" aria-label="Host details"><button type="button" hidden>close</button><pre></pre></aside>`;
+
+/** How to use the grid from the keyboard, next to the state key. */
+export const KEYS_HINT = `<p class="key" id="grid-keys">Keyboard: Tab to the grid, arrow keys move, Home/End go to a section's first/last host, Enter or Space pins a host's details, Escape closes them.</p>`;
 
 export const STATE_KEY = `<p class="key">${(Object.keys(STATES) as CellState[]).map((s) => `<span class="c s-${s} rk">${e(STATES[s].letter)}</span>&nbsp;${e(STATES[s].label)}`).join(" &nbsp; ")}</p>`;
 
 // Okabe-Ito colours (told apart with the common colour-vision deficiencies): newest blue, previous
 // orange. Failed, timed out and unreachable cells get a heavy frame, in-progress ones a dashed one;
-// the letter says which.
+// the letter says which. Cells are square tracks of a CSS grid with square corners (a little cheaper
+// than rounded flex items in CPU-time traces, within the noise in wall time: bench/README.md,
+// fleet-page). Containment on the cells themselves cost more than it saved (a paint container each). The
+// grid's padding keeps the focus ring inside its paint containment (a ring past the edge is clipped).
 export const GRID_CSS = `
 main.wrap.wide{max-width:none}
-.grid{display:flex;flex-wrap:wrap;gap:2px;margin:.25rem 0 1rem;contain:content}
+.grid{margin:calc(.25rem - 4px) -4px calc(1rem - 4px);padding:4px;contain:content}.grid>.row{display:grid;grid-template-columns:repeat(auto-fill,1.35rem);gap:2px}
+.grid .c{border-radius:0}
 .c{display:inline-block;width:1.35rem;height:1.35rem;line-height:1.35rem;text-align:center;font:700 .8rem/1.35rem var(--mono);
-font-style:normal;border-radius:3px;cursor:pointer;user-select:none}
+font-style:normal;border-radius:3px;cursor:pointer;user-select:none;outline:none}
+.grid .c:focus-visible{position:relative;z-index:1;box-shadow:0 0 0 2px var(--bg),0 0 0 4px var(--link)}
 .r0{background:#0072b2;color:#fff}.r1{background:#e69f00;color:#000}.r2{background:#009e73;color:#fff}.r3{background:#cc79a7;color:#000}
 .r4{background:#56b4e9;color:#000}.r5{background:#d55e00;color:#fff}.r6{background:#f0e442;color:#000}
 .ru{background:#c8c8c8;color:#000}.rk{background:var(--head-bg);color:var(--fg);border:1px solid var(--line)}
@@ -140,29 +154,96 @@ border-radius:8px;padding:.5rem .75rem;box-shadow:0 4px 16px rgba(0,0,0,.25)}
 // Applies patches in one animation frame (a burst of messages costs one layout), keeps the detail
 // panel of a clicked cell current, and follows the stream: the browser's EventSource reconnects by
 // itself and sends Last-Event-ID, and the server answers with what was missed (or a snapshot).
+// Keyboard: one cell of the page is in the tab order (roving tabindex); arrows move by what is seen
+// (up and down by the wrapped row's width), Enter or Space pin the details, Escape closes them.
+// Nothing on the way to the first paint that can wait: the hover texts are parsed when first needed,
+// and a cell's accessible name is set when it takes the focus (on 1,000 cells up front it cost more
+// than the rest of the script: see bench/README.md).
 export const GRID_SCRIPT = `(() => {
 const root = document.getElementById("fleet");
 const cells = new Map();
 for (const el of root.querySelectorAll("i.c[data-k]")) cells.set(el.dataset.k, el);
-const texts = JSON.parse(document.getElementById("cell-text").textContent);
+let parsed = null;
+const texts = () => parsed || (parsed = JSON.parse(document.getElementById("cell-text").textContent));
+// "web04 (api): failed" and "release abc1234 (newest)": host, state and release in words.
+const label = (t) => (t || "").split("\\n").slice(0, 2).join(", ");
 const detail = document.getElementById("cell-detail");
 const pre = detail.querySelector("pre"), close = detail.querySelector("button");
-// Hover shows a cell's details; a click pins them until closed.
+// Hover or focus shows a cell's details; a click, Enter or Space pins them until closed.
 let hover = null, pinned = null;
 const cellOf = (ev) => ev.target.closest && ev.target.closest("i.c[data-k]");
-const show = (k) => { pre.textContent = texts[k] || ""; detail.hidden = false; close.hidden = pinned === null; };
+const show = (k) => { pre.textContent = texts()[k] || ""; detail.hidden = false; close.hidden = pinned === null; };
+const hide = () => { pinned = null; hover = null; detail.hidden = true; };
 root.addEventListener("mouseover", (ev) => { const el = cellOf(ev); if (el && pinned === null) show(hover = el.dataset.k); });
 root.addEventListener("mouseout", (ev) => { if (cellOf(ev) && pinned === null) { hover = null; detail.hidden = true; } });
 root.addEventListener("click", (ev) => { const el = cellOf(ev); if (el) show(pinned = el.dataset.k); });
-close.addEventListener("click", () => { pinned = null; detail.hidden = true; });
+// Back to the cell the panel was about, without showing the panel again on that focus.
+let quiet = false;
+close.addEventListener("click", () => { hide(); if (current) { quiet = true; current.focus(); quiet = false; } });
+// The roving tab stop: the first cell until another is focused.
+let current = cells.values().next().value || null;
+if (current) current.tabIndex = 0;
+// Only the current cell has a tabindex in the page: another gets one as it takes the focus.
+const focusCell = (el) => {
+  if (!el) return;
+  el.tabIndex = 0;
+  el.focus();
+};
+root.addEventListener("focusin", (ev) => {
+  const el = cellOf(ev);
+  if (!el) return;
+  if (current && current !== el) current.tabIndex = -1;
+  el.tabIndex = 0;
+  current = el;
+  el.setAttribute("aria-label", label(texts()[el.dataset.k]));
+  if (pinned === null && !quiet) show(hover = el.dataset.k);
+});
+root.addEventListener("focusout", (ev) => { if (pinned === null && !(ev.relatedTarget && ev.relatedTarget.closest && ev.relatedTarget.closest("i.c[data-k]"))) { hover = null; detail.hidden = true; } });
+// Cells of the wrapped row above or below: the row's width in cells is counted from the layout.
+const perRow = (list) => { let n = 1; while (n < list.length && list[n].offsetTop === list[0].offsetTop) n++; return n; };
+const target = (el, key, ctrl) => {
+  const row = el.parentElement, list = row.children, i = Array.prototype.indexOf.call(list, el);
+  const rows = [...root.querySelectorAll(".grid > .row")], r = rows.indexOf(row);
+  const cols = perRow(list), col = i % cols;
+  if (key === "ArrowRight") return list[i + 1] || (rows[r + 1] && rows[r + 1].children[0]);
+  if (key === "ArrowLeft") return list[i - 1] || (rows[r - 1] && rows[r - 1].lastElementChild);
+  if (key === "Home") return ctrl ? rows[0].children[0] : list[0];
+  if (key === "End") return ctrl ? rows[rows.length - 1].lastElementChild : list[list.length - 1];
+  if (key === "ArrowDown") {
+    if (i + cols < list.length) return list[i + cols];
+    if (Math.floor(i / cols) < Math.floor((list.length - 1) / cols)) return list[list.length - 1];
+    const next = rows[r + 1] && rows[r + 1].children;
+    return next && next[Math.min(col, next.length - 1)];
+  }
+  if (key === "ArrowUp") {
+    if (i - cols >= 0) return list[i - cols];
+    const prev = rows[r - 1] && rows[r - 1].children;
+    if (!prev) return null;
+    const pc = perRow(prev), last = Math.floor((prev.length - 1) / pc) * pc;
+    return prev[Math.min(last + col, prev.length - 1)];
+  }
+  return null;
+};
+root.addEventListener("keydown", (ev) => {
+  const el = cellOf(ev);
+  if (!el) return;
+  if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); show(pinned = el.dataset.k); return; }
+  if (ev.key === "Escape") { if (!detail.hidden) { ev.preventDefault(); hide(); } return; }
+  const to = target(el, ev.key, ev.ctrlKey || ev.metaKey);
+  if (to === null) return;
+  ev.preventDefault();
+  focusCell(to);
+});
 const apply = (p) => {
+  const t = p.cells.length ? texts() : null;
   for (const c of p.cells) {
     const el = cells.get(c.k);
     if (!el) continue;
     const cls = "c s-" + c.s + " r" + c.c;
     if (el.className !== cls) el.className = cls;
     if (el.textContent !== c.l) el.textContent = c.l;
-    texts[c.k] = c.t;
+    if (el === current && el.hasAttribute("aria-label") && t[c.k] !== c.t) el.setAttribute("aria-label", label(c.t));
+    t[c.k] = c.t;
     if (c.k === pinned || (pinned === null && c.k === hover)) pre.textContent = c.t;
   }
   for (const id in p.html) { const el = document.getElementById(id); if (el) el.outerHTML = p.html[id]; }
@@ -172,7 +253,7 @@ const enqueue = (p) => {
   queue.push(p);
   if (!frame) frame = requestAnimationFrame(() => { frame = 0; const q = queue; queue = []; for (const x of q) apply(x); });
 };
-const api = { apply, enqueue, messages: 0, opens: 0, text: (k) => texts[k] };
+const api = { apply, enqueue, messages: 0, opens: 0, text: (k) => texts()[k] };
 window.tugboatGrid = api;
 const live = document.getElementById("fleet-live");
 // EventSource gives up for good on an HTTP error (a proxy's 502, say): start a new one from the last id.

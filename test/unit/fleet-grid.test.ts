@@ -1,4 +1,5 @@
 // The fleet grid's model (live events and journal replay) and the board's catch-up for reconnecting browsers.
+import { gunzipSync } from "node:zlib";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { DeployEvent } from "../../src/fleet/events.js";
@@ -168,8 +169,19 @@ describe("/fleet and /fleet/events", () => {
     });
     const page = await web.inject({ url: "/fleet" });
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('<i class="c s-idle ru" data-k="api/w1">·</i>');
+    expect(page.body).toContain('<i class="c s-idle ru" data-k="api/w1" role="gridcell">·</i>');
     expect(page.body).toMatch(/data-stream="\/fleet\/events\?since=[0-9a-f]{8}\.0"/);
+    // The page is kept per board state: the same bytes again, gzipped for a browser that takes gzip,
+    // and rendered anew once the board changed.
+    expect((await web.inject({ url: "/fleet" })).body).toBe(page.body);
+    const gz = await web.inject({ url: "/fleet", headers: { "accept-encoding": "gzip, deflate, br" } });
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gunzipSync(gz.rawPayload).toString("utf8")).toBe(page.body);
+    board.onEvent(events[0]!);
+    await new Promise((r) => setTimeout(r, 150));
+    const changed = await web.inject({ url: "/fleet" });
+    expect(changed.body).not.toBe(page.body);
+    expect(changed.body).toContain('data-state="running"');
     const bad = await web.inject({ url: "/fleet?app=nope" });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain("app: one of api");
