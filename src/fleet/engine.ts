@@ -149,17 +149,22 @@ export class DeployEngine {
 
   /** Reads the live release on every host of the app (in parallel, bounded), honest about failures. */
   async census(appName: string, signal?: AbortSignal): Promise<CensusEntry[]> {
+    return Promise.all(this.censusEach(appName, signal).values());
+  }
+
+  /** The census of each host, as it comes: a host that is slow to answer holds no other. */
+  private censusEach(appName: string, signal?: AbortSignal): Map<string, Promise<CensusEntry>> {
     const app = this.app(appName);
-    const hosts = this.hosts(appName);
     const limit = new Semaphore(app.concurrency);
     const deps = this.step(null, app, () => {});
-    return Promise.all(
-      hosts.map((h) =>
+    return new Map(
+      this.hosts(appName).map((h) => [
+        h.name,
         limit.run(async (): Promise<CensusEntry> => {
           const r = await runStep(deps, h, "census", [this.deps.basePath(h, app)], { timeoutSec: app.timeouts.censusSec, signal });
           return r.ok ? { host: h.name, state: parseCensus(r.lines), problem: null } : { host: h.name, state: null, problem: r.problem };
         }),
-      ),
+      ]),
     );
   }
 
@@ -173,17 +178,20 @@ export class DeployEngine {
       await staging.update(req.signal);
       staged = await staging.stage(req.ref ?? app.branch, req.signal);
     }
-    const census = await this.census(req.app, req.signal);
-    const from = this.deps.journal.live(req.app)?.sha ?? majority(census.map((c) => c.state?.current ?? null));
+    // Every host's census starts now, but the rollout waits only for the hosts of its first stage: a
+    // host still connecting (a dead one, a tarpit) holds no other. It is shipped to when its stage comes
+    // if it has answered by then, or left out. Only a first deploy (the journal knows no live release)
+    // waits for all, to name what runs now.
+    const censusOf = this.censusEach(req.app, req.signal);
+    const hostNames = [...censusOf.keys()];
+    const live = this.deps.journal.live(req.app)?.sha;
+    const from = live ?? majority((await Promise.all(censusOf.values())).map((c) => c.state?.current ?? null));
     const begun = this.deps.journal.begin({ app: req.app, kind: "deploy", ref: req.ref ?? app.branch, fromSha: from, toSha: staged.sha, reason: req.reason, nick: req.nick });
     if (!begun.ok) throw new UserError(describeBlocker(begun.blocker, this.deps.now()));
     const deploy = begun.deploy;
     const hostsByName = new Map(this.hosts(req.app).map((h) => [h.name, h]));
-    const leftOut = census.flatMap((c) => (c.problem ? [c.problem] : []));
-    const reachable = census.filter((c) => c.state !== null);
-    const stateOf = new Map(reachable.map((c) => [c.host, c.state!]));
-    emit({ type: "started", deployId: deploy.id, app: req.app, kind: "deploy", from, to: staged.sha, hosts: census.length });
-    if (leftOut.length) emit({ type: "left-out", deployId: deploy.id, problems: leftOut });
+    const leftOut: HostProblem[] = [];
+    emit({ type: "started", deployId: deploy.id, app: req.app, kind: "deploy", from, to: staged.sha, hosts: hostNames.length });
 
     const stepDeps = this.step(deploy.id, app, emit);
     const tree = await staging.tree(staged.sha, req.signal);
@@ -200,9 +208,8 @@ export class DeployEngine {
     const limit = new Semaphore(app.concurrency);
 
     const fallbacks: Array<{ host: string; reason: string }> = [];
-    const shipTo = async (host: Host): Promise<HostProblem | null> => {
+    const shipTo = async (host: Host, state: HostState): Promise<HostProblem | null> => {
       const base = this.deps.basePath(host, app);
-      const state = stateOf.get(host.name)!;
       let bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
       const prepare = (reset: boolean) =>
         runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : "", tree, String(app.keep)], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
@@ -235,7 +242,7 @@ export class DeployEngine {
     };
 
     let halted: string | null = null;
-    const stages = planStages(reachable.map((c) => c.host), app.canaries, app.batchSize);
+    const stages = planStages(hostNames, app.canaries, app.batchSize);
     /** Ships to these hosts of a stage; a batch stops starting hosts once over its budget. */
     const runHosts = async (stage: Stage, names: readonly string[]): Promise<{ problems: HostProblem[]; overBudget: boolean }> => {
       const budget = stage.kind === "canary" ? Infinity : failureBudget(app.failureBudget, stage.hosts.length);
@@ -246,8 +253,16 @@ export class DeployEngine {
           limit.run(async () => {
             if (stop || req.signal?.aborted) return; // over budget: start no new hosts
             const host = hostsByName.get(name)!;
+            const census = await censusOf.get(name)!;
+            if (!census.state) {
+              // unreachable, timed out, host key refused: left out of this and later stages, and of any
+              // rollback; not a failure of the stage (the host was never touched)
+              leftOut.push(census.problem!);
+              emit({ type: "left-out", deployId: deploy.id, problems: [census.problem!] });
+              return;
+            }
             const t = this.deps.now();
-            const problem = await shipTo(host);
+            const problem = await shipTo(host, census.state);
             emit({ type: "host-done", deployId: deploy.id, host: name, ok: problem === null, ms: this.deps.now() - t, ...(problem ? { problem } : {}) });
             if (problem) {
               stageProblems.push(problem);
@@ -308,11 +323,20 @@ export class DeployEngine {
     } else if (halted) state = req.signal?.aborted ? "aborted" : "failed";
     else state = ok.length > 0 ? "succeeded" : "failed"; // nothing deployed anywhere is never a success
 
+    // Hosts of stages that never ran (halted, aborted): their census still says whether they were
+    // reachable. Awaited after any rollback, so a slow host never delays one.
+    for (const [name, pending] of censusOf) {
+      const c = await pending;
+      if (c.problem && !leftOut.some((p) => p.host === name)) {
+        leftOut.push(c.problem);
+        emit({ type: "left-out", deployId: deploy.id, problems: [c.problem] });
+      }
+    }
     const all = [...problems, ...leftOut];
-    const summary = summarize({ state, ok: ok.length, total: census.length, problems: all, rolledBack, halted, fallbacks, ms: this.deps.now() - started });
+    const summary = summarize({ state, ok: ok.length, total: hostNames.length, problems: all, rolledBack, halted, fallbacks, ms: this.deps.now() - started });
     this.deps.journal.finish(deploy.id, state, summary, state === "succeeded" ? { app: req.app, sha: staged.sha } : undefined);
     emit({ type: "finished", deployId: deploy.id, state, summary });
-    return { deploy: this.deps.journal.get(deploy.id)!, hosts: census.length, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, fallbacks, summary };
+    return { deploy: this.deps.journal.get(deploy.id)!, hosts: hostNames.length, state, staged, from, to: staged.sha, ok, problems: all, rolledBack, ms: this.deps.now() - started, bytesSent, fallbacks, summary };
   }
 
   /** Stages the ref and reads the fleet: what a deploy would ship, touching nothing. */

@@ -102,6 +102,11 @@ describe("DeployEngine over SSH", () => {
     expect(result.summary).toMatch(/restart timed out: hanging/);
     expect(result.summary).toMatch(/host key refused: wrongkey/);
     expect(byHost.hanging?.message).toMatch(/killed on the host/);
+    // the tarpit held nobody: hosts were deployed to while its handshake was still timing out
+    const leftOutAt = t.events.findIndex((e) => e.type === "left-out" && e.problems.some((p) => p.host === "tarpit"));
+    const firstSwitchAt = t.events.findIndex((e) => e.type === "host-step" && e.step === "promote");
+    expect(firstSwitchAt).toBeGreaterThanOrEqual(0);
+    expect(firstSwitchAt).toBeLessThan(leftOutAt);
     // killed, not abandoned: sshd killed the step's process group, the hung restart's child included
     expect(await processesRunning("sleep 613")).toEqual([]);
   }, 60_000);
