@@ -178,10 +178,10 @@ export class DeployEngine {
       await staging.update(req.signal);
       staged = await staging.stage(req.ref ?? app.branch, req.signal);
     }
-    // Every host's census starts now, but the rollout waits only for the hosts of its first stage: a
-    // host still connecting (a dead one, a tarpit) holds no other. It is shipped to when its stage comes
-    // if it has answered by then, or left out. Only a first deploy (the journal knows no live release)
-    // waits for all, to name what runs now.
+    // Every host's census starts now, and each host is shipped to as soon as its own census answered
+    // and its stage came: a host still connecting (a dead one, a tarpit) holds no other, and is left
+    // out if its census fails. Only a first deploy (the journal knows no live release) waits for all,
+    // to name what runs now.
     const censusOf = this.censusEach(req.app, req.signal);
     const hostNames = [...censusOf.keys()];
     const live = this.deps.journal.live(req.app)?.sha;
