@@ -30,13 +30,18 @@ export interface ReceiverDeps {
 }
 
 export const SIGNATURE_HEADER = "x-tugboat-signature";
-export const SIGNATURE_FORMAT = `${SIGNATURE_HEADER}: t=UNIX_SECONDS,v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY")`;
+export const SIGNATURE_FORMAT = `${SIGNATURE_HEADER}: t=UNIX_SECONDS[,n=NONCE],v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY", or "UNIX_SECONDS.NONCE.BODY")`;
 
 const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest();
 
-/** `t=UNIX,v1=HEX` as a sender signs `${t}.${body}`: the header value. */
-export function signature(key: string, body: string | Buffer, unixSec: number): string {
-  return `t=${unixSec},v1=${createHmac("sha256", key).update(`${unixSec}.`).update(body).digest("hex")}`;
+/**
+ * `t=UNIX,v1=HEX` as a sender signs `${t}.${body}`, or with a nonce `t=UNIX,n=NONCE,v1=HEX` over
+ * `${t}.${nonce}.${body}`: the header value. The nonce lets two identical notifications sent in the
+ * same second (two processes, say) be told from a replay: without it their signatures are equal.
+ */
+export function signature(key: string, body: string | Buffer, unixSec: number, nonce?: string): string {
+  const signed = nonce === undefined ? `${unixSec}.` : `${unixSec}.${nonce}.`;
+  return `t=${unixSec},${nonce === undefined ? "" : `n=${nonce},`}v1=${createHmac("sha256", key).update(signed).update(body).digest("hex")}`;
 }
 
 export type AuthResult =
@@ -55,13 +60,15 @@ export function authenticate(secret: ReceiverSecret, headers: FastifyRequest["he
   if (/^sha256=/i.test(given)) return { ok: false, why: `the signature has no timestamp (sha256=HEX of the body alone can be replayed and is no longer taken): send ${SIGNATURE_FORMAT}` };
   const parts = given.split(",").map((p) => p.trim().split("="));
   const t = parts.find(([k]) => k === "t")?.[1];
+  const nonce = parts.find(([k]) => k === "n")?.[1];
+  if (nonce !== undefined && !/^[0-9A-Za-z_-]{8,64}$/.test(nonce)) return { ok: false, why: `the signature's nonce must be 8 to 64 letters, digits, _ or - (${SIGNATURE_FORMAT})` };
   const macs = parts.filter(([k, v]) => k === "v1" && /^[0-9a-fA-F]{64}$/.test(v ?? "")).map(([, v]) => v!.toLowerCase());
   if (!t || !/^\d{1,12}$/.test(t) || macs.length === 0) return { ok: false, why: `missing or wrong credentials (${SIGNATURE_FORMAT})` };
   const skew = Math.round(now.getTime() / 1000 - Number(t));
   if (Math.abs(skew) > toleranceSec) {
     return { ok: false, why: `the signature's timestamp is ${Math.abs(skew)} s ${skew > 0 ? "old" : "in the future"} (tolerance ${toleranceSec} s): sign each request when it is sent, and check the sender's clock` };
   }
-  const expected = createHmac("sha256", secret.secret).update(`${t}.`).update(raw).digest();
+  const expected = createHmac("sha256", secret.secret).update(nonce === undefined ? `${t}.` : `${t}.${nonce}.`).update(raw).digest();
   // Several v1 values may be sent (a key being rotated): any one that matches will do.
   const match = macs.find((m) => timingSafeEqual(Buffer.from(m, "hex"), expected));
   if (!match) return { ok: false, why: `missing or wrong credentials (${SIGNATURE_FORMAT})` };

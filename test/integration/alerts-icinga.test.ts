@@ -92,14 +92,14 @@ describe("Icinga 2 problems and recoveries through the shipped notification scri
     expect(await runScript({ ...env, TUGBOAT_ALERT_URL: `http://127.0.0.1:${port}/api/alerts/icinga` })).toMatchObject({ code: 0 });
     await new Promise((r) => recorder.close(r));
     const sent = captured[0]!;
-    expect(sent.headers["x-tugboat-signature"]).toMatch(/^t=\d{10},v1=[0-9a-f]{64}$/);
+    expect(sent.headers["x-tugboat-signature"]).toMatch(/^t=\d{10},n=[0-9a-f]{24},v1=[0-9a-f]{64}$/);
     const replay = () => fetch(`${bot.url}/api/alerts/icinga`, { method: "POST", headers: sent.headers, body: sent.body });
     const first = await replay();
     expect(first.status).toBe(200);
     const second = await replay();
     expect(second.status).toBe(401);
     expect(await second.json()).toEqual({ error: "this signature was used before (a replayed request?): sign every request anew" });
-    // The script itself, run again, signs anew and is taken.
+    // The script itself, run again (within the same second, likely), signs anew with a new nonce and is taken.
     expect(await runScript({ ...env, TUGBOAT_ALERT_URL: `${bot.url}/api/alerts/icinga` })).toMatchObject({ code: 0, stdout: 'tugboat-notify: delivered ({"stored":1,"alerts":1})\n' });
   }, 30_000);
 

@@ -84,7 +84,7 @@ describe("receivers", () => {
     for (const headers of [{}, { "x-tugboat-signature": signature("other", raw, t) }, { "x-tugboat-signature": `t=${t},v1=zz` }, { "x-tugboat-signature": `v1=${goodSig.split("v1=")[1]}` }, { authorization: "Bearer hmac-key" }] as Array<Record<string, string>>) {
       const res = await post("/api/alerts/icinga", raw, headers);
       expect(res.statusCode).toBe(401);
-      expect(res.json().error).toBe('missing or wrong credentials (x-tugboat-signature: t=UNIX_SECONDS,v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY"))');
+      expect(res.json().error).toBe('missing or wrong credentials (x-tugboat-signature: t=UNIX_SECONDS[,n=NONCE],v1=HEX (HMAC-SHA256 of "UNIX_SECONDS.BODY", or "UNIX_SECONDS.NONCE.BODY"))');
     }
     // A signature of another body, or of the same body at another time, does not carry over.
     expect((await post("/api/alerts/icinga", raw.replace("firing", "resolved"), { "x-tugboat-signature": goodSig })).statusCode).toBe(401);
@@ -102,8 +102,15 @@ describe("receivers", () => {
     const again = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": sig });
     expect(again.statusCode).toBe(401);
     expect(again.json().error).toBe("this signature was used before (a replayed request?): sign every request anew");
-    // The same body signed a second later is a new request.
+    // The same body signed a second later is a new request; so is one signed in the same second with a nonce.
     expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t + 1) })).statusCode).toBe(200);
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t, "0123456789abcdef") })).statusCode).toBe(200);
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t, "fedcba9876543210") })).statusCode).toBe(200);
+    const nonceAgain = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t, "fedcba9876543210") });
+    expect(nonceAgain.statusCode).toBe(401);
+    // the nonce is signed: changing it breaks the signature
+    const swapped = signature("hmac-key", raw, t, "aaaaaaaaaaaaaaaa").replace("n=aaaaaaaaaaaaaaaa", "n=bbbbbbbbbbbbbbbb");
+    expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": swapped })).statusCode).toBe(401);
     const stale = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": signature("hmac-key", raw, t - 400) });
     expect(stale.statusCode).toBe(401);
     expect(stale.json().error).toMatch(/^the signature's timestamp is 40\d s old \(tolerance 300 s\): sign each request when it is sent, and check the sender's clock$/);
@@ -111,11 +118,11 @@ describe("receivers", () => {
     expect(future.json().error).toMatch(/^the signature's timestamp is \d+ s in the future \(tolerance 300 s\)/);
     const old = await post("/api/alerts/icinga", raw, { "x-tugboat-signature": `sha256=${createHmac("sha256", "hmac-key").update(raw).digest("hex")}` });
     expect(old.statusCode).toBe(401);
-    expect(old.json().error).toMatch(/^the signature has no timestamp \(sha256=HEX of the body alone can be replayed and is no longer taken\): send x-tugboat-signature: t=UNIX_SECONDS,v1=HEX/);
+    expect(old.json().error).toMatch(/^the signature has no timestamp \(sha256=HEX of the body alone can be replayed and is no longer taken\): send x-tugboat-signature: t=UNIX_SECONDS\[,n=NONCE\],v1=HEX/);
     // A rotating sender may send two v1 values; one matching is enough.
     const rotated = `t=${t + 2},v1=${signature("old-key", raw, t + 2).split("v1=")[1]},v1=${signature("hmac-key", raw, t + 2).split("v1=")[1]}`;
     expect((await post("/api/alerts/icinga", raw, { "x-tugboat-signature": rotated })).statusCode).toBe(200);
-    expect(store.count()).toBe(3);
+    expect(store.count()).toBe(5); // the first, a second later, two nonces, the rotated key;
   });
 
   it("remembers used signatures on disk: a replay after a restart is refused too", () => {
