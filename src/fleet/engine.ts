@@ -152,10 +152,14 @@ export class DeployEngine {
     return Promise.all(this.censusEach(appName, signal).values());
   }
 
-  /** The census of each host, as it comes: a host that is slow to answer holds no other. */
-  private censusEach(appName: string, signal?: AbortSignal): Map<string, Promise<CensusEntry>> {
+  /**
+   * The census of each host, as it comes: a host that is slow to answer holds no other. `limit` bounds
+   * the hosts worked on at once; a deploy passes its own, so census and shipping together never exceed
+   * the app's concurrency (the census, queued first, runs first).
+   */
+  private censusEach(appName: string, signal?: AbortSignal, limit?: Semaphore): Map<string, Promise<CensusEntry>> {
     const app = this.app(appName);
-    const limit = new Semaphore(app.concurrency);
+    limit ??= new Semaphore(app.concurrency);
     const deps = this.step(null, app, () => {});
     return new Map(
       this.hosts(appName).map((h) => [
@@ -182,7 +186,8 @@ export class DeployEngine {
     // and its stage came: a host still connecting (a dead one, a tarpit) holds no other, and is left
     // out if its census fails. Only a first deploy (the journal knows no live release) waits for all,
     // to name what runs now.
-    const censusOf = this.censusEach(req.app, req.signal);
+    const limit = new Semaphore(app.concurrency);
+    const censusOf = this.censusEach(req.app, req.signal, limit);
     const hostNames = [...censusOf.keys()];
     const live = this.deps.journal.live(req.app)?.sha;
     const from = live ?? majority((await Promise.all(censusOf.values())).map((c) => c.state?.current ?? null));
@@ -205,7 +210,6 @@ export class DeployEngine {
     const switched: Array<{ host: Host; previous: string | null }> = [];
     const ok: string[] = [];
     const problems: HostProblem[] = [];
-    const limit = new Semaphore(app.concurrency);
 
     const fallbacks: Array<{ host: string; reason: string }> = [];
     const shipTo = async (host: Host, state: HostState): Promise<HostProblem | null> => {
@@ -249,27 +253,32 @@ export class DeployEngine {
       const stageProblems: HostProblem[] = [];
       let stop = false;
       await Promise.all(
-        names.map((name) =>
-          limit.run(async () => {
-            if (stop || req.signal?.aborted) return; // over budget: start no new hosts
-            const host = hostsByName.get(name)!;
-            const census = await censusOf.get(name)!;
-            if (!census.state) {
-              // unreachable, timed out, host key refused: left out of this and later stages, and of any
-              // rollback; not a failure of the stage (the host was never touched)
+        names.map(async (name) => {
+          // The host's census first, outside the limit: a slot is never held waiting for a census that
+          // itself waits for a slot.
+          const census = await censusOf.get(name)!;
+          const state = census.state;
+          if (!state) {
+            // unreachable, timed out, host key refused: left out of this and later stages, and of any
+            // rollback; not a failure of the stage (the host was never touched)
+            if (!leftOut.some((p) => p.host === name)) {
               leftOut.push(census.problem!);
               emit({ type: "left-out", deployId: deploy.id, problems: [census.problem!] });
-              return;
             }
+            return;
+          }
+          await limit.run(async () => {
+            if (stop || req.signal?.aborted) return; // over budget: start no new hosts
+            const host = hostsByName.get(name)!;
             const t = this.deps.now();
-            const problem = await shipTo(host, census.state);
+            const problem = await shipTo(host, state);
             emit({ type: "host-done", deployId: deploy.id, host: name, ok: problem === null, ms: this.deps.now() - t, ...(problem ? { problem } : {}) });
             if (problem) {
               stageProblems.push(problem);
               if (stageProblems.length > budget) stop = true;
             } else ok.push(name);
-          }),
-        ),
+          });
+        }),
       );
       return { problems: stageProblems, overBudget: stop };
     };
