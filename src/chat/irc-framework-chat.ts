@@ -54,6 +54,9 @@ export class IrcFrameworkChat implements ChatPort {
       lifetimeMs: config.lineLifetimeSec * 1000,
       maxBacklogPerKind: 3,
       bulkKinds: ["sal"],
+      // An alert line stands for notifications the store has settled as announced: it waits out any
+      // outage (the announcer queues a few at a time) and is coalesced on reconnect.
+      keepKinds: ["alert"],
       clock: realClock,
       summarize: (target, kind, lines) => this.summarize(target, kind, lines),
       // irc-framework silently drops a line written after its socket closed: say so instead.
@@ -161,7 +164,10 @@ export class IrcFrameworkChat implements ChatPort {
     const n = lines.reduce((sum, l) => sum + (l.count ?? 1), 0);
     // A summary of summaries keeps only the newest entry's text.
     const latest = last.text.replace(/^\d+ SAL entries logged; the latest: /, "");
-    const what = kind === "sal" ? `${n} SAL entries logged; the latest` : `${n} messages were queued while I was disconnected; the last`;
+    const what =
+      kind === "sal" ? `${n} SAL entries logged; the latest`
+      : kind === "alert" ? `${n} alert announcements were held while I was disconnected; the last`
+      : `${n} messages were queued while I was disconnected; the last`;
     const budget = this.budget(target, last.notice);
     const pieces = splitMessage(`${what}: ${kind === "sal" ? latest : last.text}`, budget - 3);
     return { target, kind, notice: last.notice, text: pieces.length > 1 ? `${pieces[0]}…` : (pieces[0] ?? what) };

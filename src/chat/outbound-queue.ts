@@ -32,6 +32,12 @@ export interface OutboundQueueOptions {
   readonly maxBacklogPerKind?: number;
   /** Kinds that yield to other lines and are coalesced even while connected (e.g. "sal"). */
   readonly bulkKinds?: readonly string[];
+  /**
+   * Kinds that never expire, however long the outage (e.g. "alert": what the chat was handed of an
+   * acknowledged alert must reach the channel, if only inside a coalesced summary). Their senders must
+   * bound how many they queue; the alert announcer starts no round while lines wait.
+   */
+  readonly keepKinds?: readonly string[];
   /** Builds that summary; default `summarizeBacklog`. */
   readonly summarize?: (target: string, kind: string, lines: OutboundLine[]) => OutboundLine;
   readonly clock: Clock;
@@ -85,6 +91,7 @@ export class OutboundQueue {
   private readonly lifetimeMs: number;
   private readonly maxBacklogPerKind: number;
   private readonly bulkKinds: ReadonlySet<string>;
+  private readonly keepKinds: ReadonlySet<string>;
   private readonly summarize: NonNullable<OutboundQueueOptions["summarize"]>;
   private readonly clock: Clock;
   private readonly write: OutboundQueueOptions["write"];
@@ -109,6 +116,7 @@ export class OutboundQueue {
     this.lifetimeMs = o.lifetimeMs ?? OUTBOUND_DEFAULTS.lifetimeMs;
     this.maxBacklogPerKind = o.maxBacklogPerKind ?? OUTBOUND_DEFAULTS.maxBacklogPerKind;
     this.bulkKinds = new Set(o.bulkKinds ?? []);
+    this.keepKinds = new Set(o.keepKinds ?? []);
     requireAtLeast("burst", this.burst, 1, true);
     requireAtLeast("intervalMs", this.intervalMs, 0, false);
     requireAtLeast("lifetimeMs", this.lifetimeMs, 0, false);
@@ -254,13 +262,17 @@ export class OutboundQueue {
     this.timer = null;
   }
 
-  /** Drops lines held longer than the lifetime in all outages together (time spent connected is free). */
+  /**
+   * Drops lines held longer than the lifetime in all outages together (time spent connected is free),
+   * except lines of the keep kinds.
+   */
   private expire(now: number): void {
     const kept: Pending[] = [];
     const expired: Pending[] = [];
     for (const p of this.pending) {
       p.heldMs += now - Math.max(p.queuedAt, this.disconnectedAt);
-      (p.heldMs > this.lifetimeMs ? expired : kept).push(p);
+      const keep = p.line.kind !== undefined && this.keepKinds.has(p.line.kind);
+      (p.heldMs > this.lifetimeMs && !keep ? expired : kept).push(p);
     }
     this.pending = kept;
     this.droppedCount += expired.length;

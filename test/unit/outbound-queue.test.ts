@@ -254,6 +254,17 @@ describe("OutboundQueue expiry", () => {
     expect(queue.depth).toBe(0);
   });
 
+  it("never drops a line of a keep kind, however long the outage; it is coalesced with its kind", () => {
+    const { clock, queue, texts, drops } = setup({ lifetimeMs: 60_000, keepKinds: ["alert"], intervalMs: 0 });
+    queue.enqueue(line("old reply"));
+    enqueueMany(queue, 4, { kind: "alert" });
+    clock.advance(3_600_000);
+    queue.setConnected(true);
+    expect(drops.map((d) => d.line.text)).toEqual(["old reply"]);
+    expect(texts()).toEqual(["(4 messages while disconnected, first: line 1)"]);
+    expect(queue.dropped).toBe(1);
+  });
+
   it("counts a waiting line's age from the disconnect, not from when it was queued", () => {
     const { clock, queue, texts } = setup({ lifetimeMs: 60_000, burst: 1, intervalMs: 100_000 });
     queue.setConnected(true);
