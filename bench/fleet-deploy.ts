@@ -19,6 +19,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { ensureDebianPackage } from "../test/servers/ensure-package.js";
 import { startFleet, type FleetHost } from "../test/servers/fleet.js";
 import type { TugboatOp, TugboatOpResult } from "./children/fleet-tugboat.js";
 import { startChild, type ChildHandle } from "./lib/child.js";
@@ -109,6 +110,10 @@ export async function run(): Promise<void> {
   const started = Date.now();
   const machine = describeMachine();
   const cores = cpus().length;
+  // What the benchmark needs besides the test fleet's own packages, installed as the test setup does:
+  // iptables for the byte counters, and Debian's Ansible when it is one of the tools.
+  await ensureDebianPackage("iptables", "iptables");
+  if (TOOLS.has("ansible")) await ensureDebianPackage("ansible-playbook", "ansible");
   const versions = { openssh: version("ssh", ["-V"]), ansible: version("ansible-playbook", ["--version"]), git: version("git", ["--version"]), bash: version("bash", ["--version"]) };
   if (TOOLS.has("ansible") && (versions.ansible === "unknown" || !versions.ansible.includes("core"))) throw new Error("ansible-playbook not found: apt-get install -y ansible (the Debian package)");
   const cooldown = await waitForPreviousCleanup();

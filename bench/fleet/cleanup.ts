@@ -49,6 +49,8 @@ export interface Cooldown {
 export async function waitForPreviousCleanup(): Promise<Cooldown> {
   if (!existsSync(MARKER)) return { previousDelete: null, waitedMs: 0, settled: true };
   const marker = JSON.parse(readFileSync(MARKER, "utf8")) as Marker;
+  // A run that stopped before deploying anything freed no inodes: nothing to wait for.
+  if (marker.files === 0) return { previousDelete: { ...marker, endedAt: null }, waitedMs: 0, settled: true };
   const doneFile = `${MARKER}.done`;
   const maxWait = Number(process.env.BENCH_FLEET_COOLDOWN_MS ?? 600_000);
   const t0 = performance.now();
