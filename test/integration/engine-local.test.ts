@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalShell } from "../../src/fleet/local-shell.js";
+import type { ExecRequest, Host, RemoteShell } from "../../src/fleet/remote-shell.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { makeEngine } from "../support/engine.js";
 
@@ -12,10 +13,10 @@ let upstream: UpstreamRepo;
 const hosts = Array.from({ length: 10 }, (_, i) => `web${String(i + 1).padStart(2, "0")}`);
 const current = (h: string) => readlinkSync(join(dir, "fleet", h, "srv/app/current")).replace("releases/", "");
 
-function setup(app: Record<string, unknown> = {}) {
+function setup(app: Record<string, unknown> = {}, shell: RemoteShell = new LocalShell()) {
   return makeEngine({
     dir,
-    shell: new LocalShell(),
+    shell,
     basePath: (host, path) => join(dir, "fleet", host.name, path),
     config: {
       fleet: { transport: "local", hosts: hosts.map((name) => ({ name, groups: ["web"] })) },
@@ -124,6 +125,41 @@ describe("DeployEngine on local hosts", () => {
     t.journal.lock("app", "carol", "schema migration");
     await expect(t.engine.deploy({ app: "app", reason: "x", nick: "alice" })).rejects.toThrow(/app is locked by carol .* ago: schema migration/);
     t.journal.unlock("app");
+  });
+
+  it("census and shipping share the app's concurrency: never more hosts at work than it allows, each census before any prepare", async () => {
+    // Bench run 8 (200 hosts): censuses ran beside 32 shipping hosts and 70 timed out in their handshakes.
+    const local = new LocalShell();
+    let inFlight = 0;
+    let most = 0;
+    const order: string[] = [];
+    const counting: RemoteShell = {
+      async exec(host: Host, req: ExecRequest) {
+        const step = /tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?";
+        order.push(step);
+        most = Math.max(most, ++inFlight);
+        try {
+          // Half the hosts are slow to answer their census, as hosts still in their handshake are.
+          if (step === "census" && host.name >= "web06") await new Promise((r) => setTimeout(r, 300));
+          return await local.exec(host, req);
+        } finally {
+          inFlight--;
+        }
+      },
+      close: () => local.close(),
+    };
+    const t = setup({ canaries: [], batchSize: 0, concurrency: 3 }, counting);
+    // A deploy over a live release (a first deploy waits for every census anyway).
+    if (!t.journal.live("app")) expect((await t.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
+    order.length = 0;
+    most = 0;
+    upstream.commit({ "src/file3.txt": "shared limit\n" }, "shared limit");
+    const result = await t.engine.deploy({ app: "app", reason: "limit", nick: "alice" });
+    expect(result.state).toBe("succeeded");
+    expect(result.ok).toHaveLength(10);
+    expect(most).toBe(3);
+    expect(order.filter((s) => s === "census")).toHaveLength(10);
+    expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("prepare"));
   });
 
   it("reports each host's switch as it happens, while its restart still runs", async () => {
