@@ -210,7 +210,7 @@ export async function run(): Promise<void> {
         reported = r.bytesSent;
         peakRssMiB = r.peakRssMiB;
         const stepP50 = Object.fromEntries(Object.entries(r.stepMs).map(([s, v]) => [s, percentile([...v].sort((a, b) => a - b), 50)]));
-        detail = { state: r.state, summary: r.summary, problems: r.problems, engineMs: r.engineMs, cpuMs: r.cpuMs, rssBeforeMiB: r.rssBeforeMiB, heapUsedMiB: r.heapUsedMiB, journal: r.journal, maxLoopLagMs: r.maxLoopLagMs, stepP50Ms: stepP50 };
+        detail = { state: r.state, summary: r.summary, problems: r.problems, engineMs: r.engineMs, cpuMs: r.cpuMs, rssBeforeMiB: r.rssBeforeMiB, heapUsedMiB: r.heapUsedMiB, journal: r.journal, maxLoopLagMs: r.maxLoopLagMs, stepP50Ms: stepP50, timeline: r.timeline };
         if (r.state !== "succeeded") console.log(`  tugboat ${kind}: ${r.summary}`);
       } else {
         const arm: ArmRun = tool === "shell" ? await shell.run(mode, hosts, base, sha, OP_TIMEOUT_MS.shell) : await ansible.run(mode, hosts, base, sha, OP_TIMEOUT_MS.ansible, `${runId}-${n}-${kind}-${tag}`);
@@ -524,10 +524,12 @@ function printReport(report: Report, records: readonly OpRecord[]): void {
   const tug = records.filter((r) => r.tool === "tugboat" && r.kind !== "warmup");
   printTable(
     "tugboat internals (per operation)",
-    ["case", "wall", "journal commits", "in journal", "max commit", "max loop stall", "step p50s (ms)"],
+    ["case", "wall", "journal commits", "in journal", "max commit", "max loop stall", "first step", "hosts done (first/p50/last)", "idle CPU by quarter", "step p50s (ms)"],
     tug.map((r) => {
-      const d = r.detail as { journal: { steps: number; ms: number; maxMs: number }; maxLoopLagMs: number; stepP50Ms: Record<string, number> };
-      return [`${r.n} ${r.kind} ${r.tag}`, sec(r.wallMs, 2), String(d.journal.steps), `${sec(d.journal.ms, 2)} s`, `${ms(d.journal.maxMs, 0)} ms`, `${ms(d.maxLoopLagMs, 0)} ms`, Object.entries(d.stepP50Ms).map(([k, v]) => `${k} ${round(v)}`).join(", ")];
+      const d = r.detail as { journal: { steps: number; ms: number; maxMs: number }; maxLoopLagMs: number; stepP50Ms: Record<string, number>; timeline?: TugboatOpResult["timeline"] };
+      const t = d.timeline;
+      const timeline = t ? [t.firstStepMs === null ? "-" : `${sec(t.firstStepMs, 2)} s`, t.hostsDoneMs ? `${sec(t.hostsDoneMs.first, 2)}/${sec(t.hostsDoneMs.p50, 2)}/${sec(t.hostsDoneMs.last, 2)} s` : "-", t.idleCpuMsByQuarter.map((x) => sec(x, 1)).join(" ") + " s"] : ["-", "-", "-"];
+      return [`${r.n} ${r.kind} ${r.tag}`, sec(r.wallMs, 2), String(d.journal.steps), `${sec(d.journal.ms, 2)} s`, `${ms(d.journal.maxMs, 0)} ms`, `${ms(d.maxLoopLagMs, 0)} ms`, ...timeline, Object.entries(d.stepP50Ms).map(([k, v]) => `${k} ${round(v)}`).join(", ")];
     }),
   );
   console.log("\ntargets:");

@@ -8,7 +8,8 @@
 //   ln -sfn + mv -T, cd current, restart `true`);
 // - tugboat activate (rollback): the activate step switching between two releases, restart `true`,
 //   nothing to prune: the command a rollback sends each host;
-// - tugboat census: the census step (builtins only).
+// - tugboat census: the census step (builtins only);
+// - new connection + ssh true: handshake, login, `true`, close (the connection closed before and after).
 // Env: BENCH_STEP_N (execs per arm, default 200), BENCH_STEP_BLOCKS (default 10).
 
 import { readdirSync, readFileSync } from "node:fs";
@@ -28,6 +29,7 @@ import { ms, printTable, summarize, writeResults } from "./lib/stats.js";
 const N = Number(process.env.BENCH_STEP_N ?? 200);
 const BLOCKS = Number(process.env.BENCH_STEP_BLOCKS ?? 10);
 const BASE = "/srv/deployment/stepcost";
+const NEW_CONNECTION = "\0new connection";
 
 export async function run(): Promise<void> {
   const fleet = await startFleet({ hosts: 1 });
@@ -55,12 +57,18 @@ export async function run(): Promise<void> {
       "script switch": (i) => `set -e; cd ${BASE}; test -d releases/${release(i)}; ln -sfn releases/${release(i)} .current.tmp; mv -T .current.tmp current; cd current; true`,
       "tugboat activate (rollback)": (i) => stepCommand("activate", [BASE, release(i), "true", "0"], step),
       "tugboat census": () => stepCommand("census", [BASE], step),
+      // a new connection each time (handshake, login, one channel, close): what a deploy over new
+      // connections pays a host once, before its first step
+      "new connection + ssh true": () => NEW_CONNECTION,
     };
     const names = Object.keys(arms);
     const per = Math.max(1, Math.floor(N / BLOCKS));
     const acc = Object.fromEntries(names.map((n) => [n, { wall: [] as number[], cpuNs: 0, userNs: 0, sysNs: 0, runs: 0, i: 0 }]));
     const exec = async (command: string) => {
-      const r = await shell.exec(host, { command, timeoutMs: 20_000 });
+      const fresh = command === NEW_CONNECTION;
+      if (fresh) await shell.close(host);
+      const r = await shell.exec(host, { command: fresh ? "true" : command, timeoutMs: 20_000 });
+      if (fresh) await shell.close(host);
       if (r.code !== 0) throw new Error(`${command.slice(0, 60)}... exited ${r.code}: ${r.stderr}`);
     };
     await exec("true"); // the connection is open before the first block

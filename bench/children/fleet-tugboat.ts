@@ -14,6 +14,7 @@ import { pino } from "pino";
 import { parseConfigText } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
 import { DeployEngine, type OperationResult } from "../../src/fleet/engine.js";
+import type { DeployEvent } from "../../src/fleet/events.js";
 import { DeployJournal } from "../../src/fleet/journal.js";
 import { KnownHosts } from "../../src/fleet/known-hosts.js";
 import { HttpSmokeChecker } from "../../src/fleet/smoke.js";
@@ -67,6 +68,12 @@ export interface TugboatOpResult {
   readonly journal: { steps: number; ms: number; maxMs: number };
   /** Event-loop stalls: the longest gap between 10 ms ticks during the op. */
   readonly maxLoopLagMs: number;
+  /**
+   * Where the wall time went (ms from the start of the op): the first host's first journaled step, the
+   * hosts' finishing times (first, median, last), and the machine's idle CPU (both cores, ms) in each
+   * quarter of the op: idle cores while the op runs are time no host and no controller could use.
+   */
+  readonly timeline: { firstStepMs: number | null; hostsDoneMs: { first: number; p50: number; last: number } | null; idleCpuMsByQuarter: number[] };
 }
 
 const setup = JSON.parse(process.argv[2] ?? "{}") as Setup;
@@ -96,6 +103,12 @@ function procTimes(): { user: number; sys: number; childUser: number; childSys: 
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
   const tick = 10; // USER_HZ = 100
   return { user: f[11]! * tick, sys: f[12]! * tick, childUser: f[13]! * tick, childSys: f[14]! * tick };
+}
+
+/** The machine's idle + iowait CPU time so far (ms, all cores), from /proc/stat. */
+function idleCpuMs(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((f[3] ?? 0) + (f[4] ?? 0)) * 10;
 }
 
 function status(): { hwmKiB: number; rssKiB: number } {
@@ -144,20 +157,35 @@ async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatO
   Object.assign(journalStats, { steps: 0, ms: 0, maxMs: 0 });
   let maxLag = 0;
   let last = performance.now();
+  const idle: Array<[number, number]> = [];
+  let ticks = 0;
   const ticker = setInterval(() => {
     const now = performance.now();
     if (now - last - 10 > maxLag) maxLag = now - last - 10;
     last = now;
+    if (++ticks % 5 === 0) idle.push([now, idleCpuMs()]);
   }, 10);
   const cpu0 = procTimes();
   const t0 = performance.now();
+  idle.push([t0, idleCpuMs()]);
+  let firstStep: number | null = null;
+  const done: number[] = [];
+  const onEvent = (e: DeployEvent) => {
+    if (e.type === "host-step" && firstStep === null) firstStep = performance.now() - t0;
+    if (e.type === "host-done") done.push(performance.now() - t0);
+  };
   let result: OperationResult;
   try {
-    result = kind === "deploy" ? await engine.deploy({ app: op.app, ref: op.ref, reason: "fleet-deploy benchmark", nick: "bench" }) : await engine.rollback({ app: op.app, to: op.ref, reason: "fleet-deploy benchmark", nick: "bench" });
+    result = kind === "deploy" ? await engine.deploy({ app: op.app, ref: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent }) : await engine.rollback({ app: op.app, to: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent });
   } finally {
     clearInterval(ticker);
   }
   const wallMs = performance.now() - t0;
+  idle.push([t0 + wallMs, idleCpuMs()]);
+  // idle CPU in each quarter of the op, from the samples (each interval's idle goes to the quarter it ends in)
+  const idleByQuarter = [0, 0, 0, 0];
+  for (let i = 1; i < idle.length; i++) idleByQuarter[Math.min(3, Math.floor(((idle[i]![0] - t0) / wallMs) * 4))]! += idle[i]![1] - idle[i - 1]![1];
+  done.sort((a, b) => a - b);
   const cpu1 = procTimes();
   const after = status();
   if (op.keepOpen) kept = shell;
@@ -189,6 +217,7 @@ async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatO
     stepMs,
     journal: { ...journalStats },
     maxLoopLagMs: maxLag,
+    timeline: { firstStepMs: firstStep, hostsDoneMs: done.length ? { first: done[0]!, p50: done[Math.floor(done.length / 2)]!, last: done.at(-1)! } : null, idleCpuMsByQuarter: idleByQuarter },
   };
 }
 

@@ -29,6 +29,12 @@ export function hasRemoteDeadline(step: StepName): boolean {
   return !LIGHT.has(step);
 }
 
+/** Prints "have SHA" for each revision the host's cache holds (its refs/tugboat/ refs, loose or packed); run in the base. */
+const LIST_HAVES = `for r in cache.git/refs/tugboat/*; do [ -f "$r" ] && echo "have \${r##*/}"; done
+if [ -f cache.git/packed-refs ]; then
+  while read -r s ref; do case $ref in refs/tugboat/*) echo "have $s";; esac; done < cache.git/packed-refs
+fi`;
+
 const SCRIPTS: Record<StepName, string> = {
   // $2 base. Shell builtins only (it runs on every host before every deploy): the live release by
   // cd -P, the revisions the cache holds from its refs/tugboat/ refs, loose or packed.
@@ -40,10 +46,7 @@ for d in releases/*/; do
   [ -d "$d" ] || continue; s=\${d%/}; s=\${s##*/}
   if [ -f "$d.tugboat-complete" ]; then echo "release $s complete"; else echo "release $s incomplete"; fi
 done
-for r in cache.git/refs/tugboat/*; do [ -f "$r" ] && echo "have \${r##*/}"; done
-if [ -f cache.git/packed-refs ]; then
-  while read -r sha ref; do case $ref in refs/tugboat/*) echo "have $sha";; esac; done < cache.git/packed-refs
-fi
+${LIST_HAVES}
 exit 0`,
   // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo,
   // $6 the revision's tree (from the staging repository), $7 the releases the host keeps.
@@ -58,9 +61,12 @@ exit 0`,
   // - full: a checkout of every file (no usable live release, or the above failed their check).
   // git unlinks a path before writing it, so a file shared with the live or a kept release is never
   // changed in place. Whatever the way, the release is verified against the revision before it is
-  // renamed to releases/SHA (the commit point) and marked complete: its index (the manifest, kept in
-  // indexes/SHA) must hash to the revision's tree, every file must match it (stat, re-hashed where
-  // stat differs: update-index --refresh), and no file may be extra.
+  // renamed to releases/SHA (the commit point) and marked complete: every file must match its index
+  // (the manifest, kept in indexes/SHA; by stat, re-hashed where stat differs), none may be missing or
+  // extra (one walk: ls-files -o -m -d), and the index must hash to the revision's tree (write-tree).
+  // The index is built under its final name (an index is only ever used beside a complete release).
+  // The step does not count the files it wrote: the engine does, in the staging repository, once for
+  // each release made from.
   prepare: `
 base=$2; sha=$3; tree=$6; keep=\${7:-0}; git="git --git-dir=$base/cache.git -c core.trustctime=false"
 case $tree in *[!0-9a-f]*|"") echo "bad tree argument" >&2; exit 2;; esac
@@ -70,28 +76,53 @@ if [ ! -d "$base/cache.git/refs/tugboat" ]; then
   { [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git"; } && mkdir -p "$base/cache.git/refs/tugboat" || exit 3
 fi
 cd "$base" || exit 3
+prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
+echo "current $prev"
+# whether the cache holds revision $1 as a release (a refs/tugboat/ ref, loose or packed); a bundle's
+# base may also be a commit held without a ref (the upstream parent of a patched release): cat-file
+have() {
+  [ -f "cache.git/refs/tugboat/$1" ] && return 0
+  [ -f cache.git/packed-refs ] || return 1
+  while read -r s ref; do [ "$ref" = "refs/tugboat/$1" ] && return 0; done < cache.git/packed-refs
+  return 1
+}
 if [ "$4" = 1 ]; then
   IFS= read -r line || line=""
   case $line in "# v2 git bundle"|"# v3 git bundle") ;; *) echo "could not read the bundle: no bundle header" >&2; exit 4;; esac
-  named=""; while IFS= read -r line && [ -n "$line" ]; do case $line in "$sha "*) named=1;; esac; done
+  named=""; lacks=""
+  while IFS= read -r line && [ -n "$line" ]; do
+    case $line in
+      "$sha "*) named=1;;
+      -*) p=\${line#-}; p=\${p%% *}; have "$p" || $git cat-file -e "$p^{commit}" 2>/dev/null || lacks=$p;;
+    esac
+  done
   [ -n "$named" ] || { echo "could not read the bundle: it does not name $sha" >&2; exit 4; }
+  if [ -n "$lacks" ]; then
+    # built against a revision this host does not hold: say what it holds, for a bundle of its own
+    ${LIST_HAVES}
+    echo "the bundle needs $lacks, which this host does not hold" >&2; exit 7
+  fi
   $git index-pack --stdin --fix-thin >/dev/null 2>&1 || { echo "could not read the bundle" >&2; exit 4; }
   printf '%s\\n' "$sha" > "cache.git/refs/tugboat/$sha" || exit 3
-elif [ ! -f "cache.git/refs/tugboat/$sha" ]; then
-  found=""; [ -f cache.git/packed-refs ] && while read -r s ref; do [ "$ref" = "refs/tugboat/$sha" ] && found=1; done < cache.git/packed-refs
-  [ -n "$found" ] || { echo "revision $sha is not in the cache" >&2; exit 4; }
+elif ! have "$sha"; then
+  echo "revision $sha is not in the cache" >&2; exit 4
 fi
 rel="releases/$sha"
 if [ -f "$rel/.tugboat-complete" ]; then echo "state already"; exit 0; fi
-tmp="$base/releases/.tmp-$sha-$$"; idx="$tmp.index"
+tmp="$base/releases/.tmp-$sha-$$"; idx="$base/indexes/$sha"
 for t in releases/.tmp-*; do [ -e "$t" ] && { rm -rf releases/.tmp-* || exit 3; }; break; done
 verify() {
-  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" update-index --refresh >/dev/null 2>&1 || { why="files missing or differing from the revision"; return 1; }
+  out=$(GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" ls-files -t -o -m -d --exclude='.tugboat-*' 2>&1) || { why="its files could not be listed"; return 1; }
+  if [ -n "$out" ]; then
+    c=0; r=0; o=0
+    while IFS= read -r l; do case $l in "C "*) c=$((c + 1));; "R "*) r=$((r + 1));; *) o=$((o + 1));; esac; done <<EOF
+$out
+EOF
+    why="files missing or differing from the revision ($((c - r)) differing, $r missing, $o extra)"; return 1
+  fi
   [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
-  extra=$(GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" ls-files -o --exclude='.tugboat-*' 2>&1) && [ -z "$extra" ] || { why="files the revision does not have"; return 1; }
 }
 mode=""; why=""; from=""
-prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
 before=""; [ -f .tugboat-previous ] && read -r before < .tugboat-previous
 old=""; n=0
 if [ "$keep" -gt 0 ] 2>/dev/null && [ -n "$prev" ]; then
@@ -132,12 +163,9 @@ if [ -z "$mode" ]; then
   verify || { echo "verify failed: $why" >&2; exit 6; }
   mode=full
 fi
-changed=0
-if [ -n "$from" ]; then set -- $($git diff-tree -r --shortstat "$from" "$sha"); changed=\${1:-0}; fi
 # the markers are this release's own files: a recycled release's were written by its own prepare, a
 # warm copy's links to the live release's were removed above
 printf '%s\\n' "$sha" > "$tmp/.tugboat-revision" || exit 3
-mv "$idx" "indexes/$sha" || exit 3
 [ ! -e "$rel" ] || rm -rf "$rel"
 mv "$tmp" "$rel" || exit 3
 : > "$rel/.tugboat-complete" || exit 3
@@ -148,7 +176,7 @@ if [ "$#" -gt 40 ]; then
   [ "$#" -eq 0 ] || rm -f "$@"
   $git repack -adq >/dev/null 2>&1 && echo "cache repacked"
 fi
-echo "state prepared $mode $changed\${from:+ $from}"`,
+echo "state prepared $mode\${from:+ $from}"`,
   // $2 base, $3 sha, $4 restart command ("" for none), $5 releases to keep ("0": no pruning). Promote
   // (a temporary link renamed over current: atomic), restart, and prune (never the live or the previous
   // release) in one exec: a deploy's last step and a whole rollback cost one SSH channel a host. It
@@ -259,10 +287,10 @@ export interface PrepareReport {
    * full: every file checked out.
    */
   readonly mode: "recycled" | "warm" | "full" | null;
+  /** The host's live release when the step began (null: none). */
+  readonly current: string | null;
   /** The release it was made from (recycled, warm), null for a full checkout. */
   readonly from: string | null;
-  /** Files written or removed (git's --shortstat count between `from` and the new revision). */
-  readonly changed: number;
   /** Why a full checkout was made instead (null when recycled or warm, or when nothing was built). */
   readonly fallback: string | null;
   /** Why a prunable release could not be recycled (the release was then made another way). */
@@ -273,27 +301,27 @@ export interface PrepareReport {
 
 export function parsePrepare(lines: readonly string[]): PrepareReport {
   let already = false;
+  let current: string | null = null;
   let mode: PrepareReport["mode"] = null;
   let from: string | null = null;
-  let changed = 0;
   let fallback: string | null = null;
   let cacheReset = false;
   let repacked = false;
   const notes: string[] = [];
   for (const line of lines) {
     if (line === "state already") already = true;
+    else if (line.startsWith("current ")) current = line.slice("current ".length) || null;
     else if (line === "cache reset") cacheReset = true;
     else if (line === "cache repacked") repacked = true;
     else if (line.startsWith("note ")) notes.push(line.slice("note ".length));
     else if (line.startsWith("fallback ")) fallback = line.slice("fallback ".length);
     else if (line.startsWith("state prepared ")) {
-      const [m, c, f] = line.slice("state prepared ".length).split(" ");
+      const [m, f] = line.slice("state prepared ".length).split(" ");
       mode = m === "recycled" || m === "warm" ? m : "full";
-      changed = Number(c ?? 0);
       from = f || null;
     }
   }
-  return { already, mode, from, changed, fallback: already ? null : fallback, notes, cacheReset, repacked };
+  return { already, current, mode, from, fallback: already ? null : fallback, notes, cacheReset, repacked };
 }
 
 /** What activate says: the release it replaced, and each phase's outcome with its duration (ms). */

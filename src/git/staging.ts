@@ -138,6 +138,17 @@ export class Staging {
     return capDiff(out.stdout, !out.truncated, maxBytes, `[diff cut at ${maxBytes} bytes: git diff ${base.slice(0, 12)} ${b.slice(0, 12)}]`);
   }
 
+  /**
+   * How many files differ between the trees of two commits of this repository (full SHAs, patched ones
+   * included: this counts what a host's release holds, not the upstream range). What a release made
+   * from `from` had to write or remove to become `to`.
+   */
+  async changedFiles(from: string, to: string, signal?: AbortSignal): Promise<number> {
+    if (!isFullSha(from) || !isFullSha(to)) throw new UserError(`changedFiles takes full SHAs, not ${quoted(from)} and ${quoted(to)}`);
+    const out = await this.run("diff-tree", ["diff-tree", "-r", "--no-renames", "--shortstat", "--end-of-options", from.toLowerCase(), to.toLowerCase()], signal);
+    return parseShortstat(out).filesChanged;
+  }
+
   /** Whether commit `sha` (full or abbreviated) is here. */
   async has(sha: string): Promise<boolean> {
     return looksLikeSha(sha) && (await this.commitOf(sha.toLowerCase())) !== null;

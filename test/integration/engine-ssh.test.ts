@@ -212,7 +212,7 @@ describe("DeployEngine over SSH", () => {
     // the others made theirs from the live release or from the oldest release they were due to prune
     const others = t.journal.steps(next.deploy.id).filter((s) => s.step === "prepare" && s.host !== "web03");
     expect(others).toHaveLength(fleet.hosts.length - 1);
-    for (const s of others) expect(s.detail, s.host).toMatch(/^(warm|recycled release [0-9a-f]{10}): 1 files written or removed|^recycled release [0-9a-f]{10}: \d+ files written or removed/);
+    for (const s of others) expect(s.detail, s.host).toMatch(/^warm: 1 files written or removed, the rest shared with the live release$|^recycled release [0-9a-f]{10}: \d+ files written or removed, the rest kept$/);
     const rel = join(base(fleet.hosts[2]!), "releases", next.to);
     expect(readFileSync(join(rel, "src/f20.php"), "utf8")).toBe(readFileSync(join(upstream.dir, "src/f20.php"), "utf8"));
     expect(readFileSync(join(rel, "src/f30.php"), "utf8")).toBe("<?php // after damage\n");

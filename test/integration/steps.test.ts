@@ -75,7 +75,7 @@ describe("step scripts", () => {
     const b = git("rev-parse", "HEAD");
     let r = await run("prepare", [base, b, "1", "", treeOf(b)], { stdin: bundle(b), noise: true });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.lines).toEqual(["fallback no live release", "state prepared full 0"]);
+    expect(r.lines).toEqual(["current ", "fallback no live release", "state prepared full"]);
     expect(r.stdout.startsWith("Welcome to web01")).toBe(true); // the noise was there, and ignored
     // umask 022 despite the login file's 077
     expect(statSync(join(base, "releases", b, "index.html")).mode & 0o777).toBe(0o644);
@@ -92,7 +92,7 @@ describe("step scripts", () => {
     expect(small.length).toBeLessThan(bundle(c).length);
     r = await run("prepare", [base, c, "1", "", treeOf(c)], { stdin: small });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.lines).toEqual([`state prepared warm 1 ${b}`]); // made from the live release: one file written
+    expect(r.lines).toEqual([`current ${b}`, `state prepared warm ${b}`]); // made from the live release
     r = await run("activate", [base, c, "", "0"]);
     expect(parseActivate(r.lines!)?.was).toBe(b);
     expect(readlinkSync(join(base, "current"))).toBe(`releases/${c}`);
@@ -108,7 +108,7 @@ describe("step scripts", () => {
     expect(parseCensus((await run("census", [base])).lines!).haves).toEqual(expect.arrayContaining([b, c]));
 
     // preparing what is there already is a no-op; promoting back is the rollback
-    expect((await run("prepare", [base, b, "0", "", treeOf(b)])).lines).toEqual(["state already"]);
+    expect((await run("prepare", [base, b, "0", "", treeOf(b)])).lines).toEqual([`current ${c}`, "state already"]);
     expect(parseActivate((await run("activate", [base, b, "", "0"])).lines!)?.was).toBe(c);
     await run("activate", [base, c, "", "0"]);
 
@@ -121,6 +121,19 @@ describe("step scripts", () => {
     expect(left).toEqual([c, d].sort());
     expect(parseActivate(r.lines!)?.pruned).toEqual([b]);
     expect(a).not.toBe(b);
+
+    // a bundle built against a revision the host does not hold (the engine's guess, without a census):
+    // exit 7, what the host holds (loose and packed refs), and nothing read or written
+    const e = commit("other.txt", "y\n");
+    const f = commit("other.txt", "z\n");
+    r = await run("prepare", [base, f, "1", "", treeOf(f)], { stdin: bundle(f, e) });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain(`the bundle needs ${e}, which this host does not hold`);
+    const held = parseCensus(r.lines!);
+    expect(held.current).toBe(d);
+    expect([...held.haves].sort()).toEqual([c, d].sort());
+    expect(existsSync(join(base, "releases", f))).toBe(false);
+    expect(existsSync(join(base, "cache.git/refs/tugboat", f))).toBe(false);
   });
 
   it("refuses to promote an incomplete release, and reports a missing revision", async () => {
@@ -261,7 +274,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const modesBefore = new Map([...before.keys()].map((p) => [p, statSync(join(r1, p)).mode]));
     const r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2), noise: true });
     expect(r.code, r.stderr).toBe(0);
-    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "warm", changed: 4, fallback: null });
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "warm", from: v1, fallback: null });
     const r2 = join(base, "releases", v2);
     checkRelease(r2, v2);
     // the live release, byte for byte and mode for mode
@@ -306,7 +319,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const r = await run("prepare", [base, v4, "1", "", treeOf(v4), "3"], { stdin: wbundle(v4) });
     expect(r.code, r.stderr).toBe(0);
     // v1 -> v4: dir0/file0 changed, dir1/file1 removed, dir2/new added, run.sh made executable, dir4/file4 and dir6/file6 changed
-    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "recycled", from: v1, changed: 6, fallback: null, notes: [] });
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "recycled", from: v1, fallback: null, notes: [] });
     expect(existsSync(join(base, "releases", v1))).toBe(false);
     expect(existsSync(join(base, "indexes", v1))).toBe(false);
     const r4 = join(base, "releases", v4);
@@ -333,8 +346,25 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     expect(r.code, r.stderr).toBe(0);
     const report = parsePrepare(r.lines!);
     expect(report).toMatchObject({ mode: "warm", from: v3, fallback: null });
-    expect(report.notes).toEqual([`could not reuse release ${v1}: files missing or differing from the revision`]);
+    expect(report.notes).toEqual([`could not reuse release ${v1}: files missing or differing from the revision (0 differing, 1 missing, 0 extra)`]);
     checkRelease(join(base, "releases", v4), v4);
+  });
+
+  it("does not reuse a prunable release with an extra file or an edited one, and counts each kind", async () => {
+    const [v3, v4] = v3v4();
+    const base = join(dir, "srv", "recycle3");
+    await deployThree(base, v3);
+    writeFileSync(join(base, "releases", v1, "dir5/stray.txt"), "left behind\n");
+    // a new file in place of a shared one (a chmod would change the live release's inode too)
+    unlinkSync(join(base, "releases", v1, "dir3/file3.txt"));
+    writeFileSync(join(base, "releases", v1, "dir3/file3.txt"), "edited by hand\n");
+    const r = await run("prepare", [base, v4, "1", "", treeOf(v4), "3"], { stdin: wbundle(v4) });
+    expect(r.code, r.stderr).toBe(0);
+    const report = parsePrepare(r.lines!);
+    expect(report).toMatchObject({ mode: "warm", from: v3, fallback: null });
+    expect(report.notes).toEqual([`could not reuse release ${v1}: files missing or differing from the revision (1 differing, 0 missing, 1 extra)`]);
+    checkRelease(join(base, "releases", v4), v4);
+    expect(existsSync(join(base, "releases", v4, "dir5/stray.txt"))).toBe(false);
   });
 
   it("falls back to a full build, and says why, when the live release was damaged", async () => {
