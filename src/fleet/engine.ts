@@ -184,16 +184,14 @@ export class DeployEngine {
       await staging.update(req.signal);
       staged = await staging.stage(req.ref ?? app.branch, req.signal);
     }
-    // When the journal knows the live release, there is no census: each host's first exec is its
-    // prepare, with a bundle built against the live release. The step reads the host's state itself
-    // (its live release), and a host that lacks the bundle's base says what it holds and gets a bundle
-    // of its own; one that cannot be reached is left out, as a failed census would leave it. Only a
-    // first deploy (no live release on record) reads every host first, to name what runs now; each of
-    // its hosts is shipped to as soon as its own census answered and its stage came.
+    // Every host's census starts now, and each host is shipped to as soon as its own census answered
+    // and its stage came: a host still connecting (a dead one, a tarpit) holds no other, and is left
+    // out if its census fails. Only a first deploy (the journal knows no live release) waits for all,
+    // to name what runs now.
     const limit = new Semaphore(app.concurrency);
+    const censusOf = this.censusEach(req.app, req.signal, limit);
+    const hostNames = [...censusOf.keys()];
     const live = this.deps.journal.live(req.app)?.sha;
-    const censusOf = live ? new Map<string, Promise<CensusEntry>>() : this.censusEach(req.app, req.signal, limit);
-    const hostNames = this.hosts(req.app).map((h) => h.name);
     const from = live ?? majority((await Promise.all(censusOf.values())).map((c) => c.state?.current ?? null));
     const begun = this.deps.journal.begin({ app: req.app, kind: "deploy", ref: req.ref ?? app.branch, fromSha: from, toSha: staged.sha, reason: req.reason, nick: req.nick });
     if (!begun.ok) throw new UserError(describeBlocker(begun.blocker, this.deps.now()));
@@ -223,26 +221,13 @@ export class DeployEngine {
     const problems: HostProblem[] = [];
 
     const fallbacks: Array<{ host: string; reason: string }> = [];
-    /** What happened on one host: its problem (null: it is done), or left out (never reached). */
-    type Shipped = { readonly problem: HostProblem | null; readonly leftOut?: true };
-    const shipTo = async (host: Host, state: HostState | null): Promise<Shipped> => {
+    const shipTo = async (host: Host, state: HostState): Promise<HostProblem | null> => {
       const base = this.deps.basePath(host, app);
-      const bundleOf = (haves: readonly string[]) => (haves.includes(staged.sha) ? Promise.resolve(null) : bundleFor(haves));
-      // without a census, a bundle against the live release: what nearly every host holds
-      let bundle = await bundleOf(state ? state.haves : from ? [from] : []);
+      let bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
       const prepare = (reset: boolean) =>
         runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : "", tree, String(app.keep)], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
       let prep = await prepare(false);
       bytesSent += prep.bytesSent;
-      // never reached (no connection, host key refused...): left out, as a failed census leaves it
-      if (!state && !prep.ok && prep.problem.step === "connect") return { problem: prep.problem, leftOut: true };
-      if (!prep.ok && prep.problem.kind === "failed" && prep.problem.exitCode === LACKS_BASE && prep.lines) {
-        // The host lacks the bundle's base (a host new to the fleet, or left out of the last deploy):
-        // it said what it holds; a bundle for that.
-        bundle = await bundleOf(parseCensus(prep.lines).haves);
-        prep = await prepare(false);
-        bytesSent += prep.bytesSent;
-      }
       let rebuilt: string | null = null;
       if (!prep.ok && prep.problem.kind === "failed" && (prep.problem.exitCode === 4 || prep.problem.exitCode === 5)) {
         // The host's cache repository is damaged, or lacks what census said it had: start it afresh from a full bundle.
@@ -254,20 +239,20 @@ export class DeployEngine {
       const report = prep.ok ? parsePrepare(prep.lines) : null;
       const changed = report?.from ? await changedFrom(report.from) : null;
       stepDeps.record(host.name, "prepare", prep, report ? describePrepare(report, changed, rebuilt) : null);
-      if (!prep.ok) return { problem: prep.problem };
+      if (!prep.ok) return prep.problem;
       if (rebuilt) fallbacks.push({ host: host.name, reason: `cache repository rebuilt (${rebuilt})` });
       else if (report?.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: report.fallback });
       const activated = await this.activate(stepDeps, host, app, staged.sha, app.keep, req.signal);
-      if (activated.switched) switched.push({ host, previous: state ? state.current : (report?.current ?? null) });
-      if (activated.problem) return { problem: activated.problem };
+      if (activated.switched) switched.push({ host, previous: state.current });
+      if (activated.problem) return activated.problem;
       if (app.smoke.length) {
         const t = this.deps.now();
         const why = await this.deps.smoke.check(host, staged.sha, app.smoke, req.signal);
         const result: StepResult = why === null ? { ok: true, lines: [], ms: this.deps.now() - t } : { ok: false, ms: this.deps.now() - t, problem: { host: host.name, kind: "failed", step: "smoke", message: `smoke check failed: ${why}` } };
         stepDeps.record(host.name, "smoke", result);
-        if (!result.ok) return { problem: result.problem };
+        if (!result.ok) return result.problem;
       }
-      return { problem: null };
+      return null;
     };
 
     let halted: string | null = null;
@@ -277,28 +262,26 @@ export class DeployEngine {
       const budget = stage.kind === "canary" ? Infinity : failureBudget(app.failureBudget, stage.hosts.length);
       const stageProblems: HostProblem[] = [];
       let stop = false;
-      // unreachable, timed out, host key refused: left out of this and later stages, and of any
-      // rollback; not a failure of the stage (the host was never touched)
-      const leaveOut = (problem: HostProblem) => {
-        if (leftOut.some((p) => p.host === problem.host)) return;
-        leftOut.push(problem);
-        emit({ type: "left-out", deployId: deploy.id, problems: [problem] });
-      };
       await Promise.all(
         names.map(async (name) => {
-          if (leftOut.some((p) => p.host === name)) return;
-          // The host's census first (a first deploy), outside the limit: a slot is never held waiting
-          // for a census that itself waits for a slot.
-          const census = censusOf.get(name);
-          const state = census ? (await census).state : null;
-          if (census && !state) return void leaveOut((await census).problem!);
+          // The host's census first, outside the limit: a slot is never held waiting for a census that
+          // itself waits for a slot.
+          const census = await censusOf.get(name)!;
+          const state = census.state;
+          if (!state) {
+            // unreachable, timed out, host key refused: left out of this and later stages, and of any
+            // rollback; not a failure of the stage (the host was never touched)
+            if (!leftOut.some((p) => p.host === name)) {
+              leftOut.push(census.problem!);
+              emit({ type: "left-out", deployId: deploy.id, problems: [census.problem!] });
+            }
+            return;
+          }
           await limit.run(async () => {
             if (stop || req.signal?.aborted) return; // over budget: start no new hosts
             const host = hostsByName.get(name)!;
             const t = this.deps.now();
-            const shipped = await shipTo(host, state);
-            if (shipped.leftOut) return void leaveOut(shipped.problem!);
-            const problem = shipped.problem;
+            const problem = await shipTo(host, state);
             emit({ type: "host-done", deployId: deploy.id, host: name, ok: problem === null, ms: this.deps.now() - t, ...(problem ? { problem } : {}) });
             if (problem) {
               stageProblems.push(problem);
@@ -496,9 +479,6 @@ export class DeployEngine {
     return { switched: true, problem };
   }
 }
-
-/** prepare's exit code when its bundle was built against a revision the host does not hold. */
-const LACKS_BASE = 7;
 
 /** Why a first deploy to a host builds in full: expected, so not reported as a fallback. */
 const NO_LIVE_RELEASE = "no live release";

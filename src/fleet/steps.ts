@@ -29,12 +29,6 @@ export function hasRemoteDeadline(step: StepName): boolean {
   return !LIGHT.has(step);
 }
 
-/** Prints "have SHA" for each revision the host's cache holds (its refs/tugboat/ refs, loose or packed); run in the base. */
-const LIST_HAVES = `for r in cache.git/refs/tugboat/*; do [ -f "$r" ] && echo "have \${r##*/}"; done
-if [ -f cache.git/packed-refs ]; then
-  while read -r s ref; do case $ref in refs/tugboat/*) echo "have $s";; esac; done < cache.git/packed-refs
-fi`;
-
 const SCRIPTS: Record<StepName, string> = {
   // $2 base. Shell builtins only (it runs on every host before every deploy): the live release by
   // cd -P, the revisions the cache holds from its refs/tugboat/ refs, loose or packed.
@@ -46,7 +40,10 @@ for d in releases/*/; do
   [ -d "$d" ] || continue; s=\${d%/}; s=\${s##*/}
   if [ -f "$d.tugboat-complete" ]; then echo "release $s complete"; else echo "release $s incomplete"; fi
 done
-${LIST_HAVES}
+for r in cache.git/refs/tugboat/*; do [ -f "$r" ] && echo "have \${r##*/}"; done
+if [ -f cache.git/packed-refs ]; then
+  while read -r sha ref; do case $ref in refs/tugboat/*) echo "have $sha";; esac; done < cache.git/packed-refs
+fi
 exit 0`,
   // $2 base, $3 sha, $4 "1" when a git bundle comes on stdin, $5 "reset" to start a fresh cache repo,
   // $6 the revision's tree (from the staging repository), $7 the releases the host keeps.
@@ -76,8 +73,6 @@ if [ ! -d "$base/cache.git/refs/tugboat" ]; then
   { [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git"; } && mkdir -p "$base/cache.git/refs/tugboat" || exit 3
 fi
 cd "$base" || exit 3
-prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
-echo "current $prev"
 # whether the cache holds revision $1 as a release (a refs/tugboat/ ref, loose or packed); a bundle's
 # base may also be a commit held without a ref (the upstream parent of a patched release): cat-file
 have() {
@@ -97,11 +92,9 @@ if [ "$4" = 1 ]; then
     esac
   done
   [ -n "$named" ] || { echo "could not read the bundle: it does not name $sha" >&2; exit 4; }
-  if [ -n "$lacks" ]; then
-    # built against a revision this host does not hold: say what it holds, for a bundle of its own
-    ${LIST_HAVES}
-    echo "the bundle needs $lacks, which this host does not hold" >&2; exit 7
-  fi
+  # built against a revision the host does not hold (its cache changed since the census): exit 4, so
+  # the engine starts the cache afresh with a full bundle
+  [ -z "$lacks" ] || { echo "could not read the bundle: it needs $lacks, which this host does not hold" >&2; exit 4; }
   $git index-pack --stdin --fix-thin >/dev/null 2>&1 || { echo "could not read the bundle" >&2; exit 4; }
   printf '%s\\n' "$sha" > "cache.git/refs/tugboat/$sha" || exit 3
 elif ! have "$sha"; then
@@ -123,6 +116,7 @@ EOF
   [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
 }
 mode=""; why=""; from=""
+prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
 before=""; [ -f .tugboat-previous ] && read -r before < .tugboat-previous
 old=""; n=0
 if [ "$keep" -gt 0 ] 2>/dev/null && [ -n "$prev" ]; then
@@ -287,8 +281,6 @@ export interface PrepareReport {
    * full: every file checked out.
    */
   readonly mode: "recycled" | "warm" | "full" | null;
-  /** The host's live release when the step began (null: none). */
-  readonly current: string | null;
   /** The release it was made from (recycled, warm), null for a full checkout. */
   readonly from: string | null;
   /** Why a full checkout was made instead (null when recycled or warm, or when nothing was built). */
@@ -301,7 +293,6 @@ export interface PrepareReport {
 
 export function parsePrepare(lines: readonly string[]): PrepareReport {
   let already = false;
-  let current: string | null = null;
   let mode: PrepareReport["mode"] = null;
   let from: string | null = null;
   let fallback: string | null = null;
@@ -310,7 +301,6 @@ export function parsePrepare(lines: readonly string[]): PrepareReport {
   const notes: string[] = [];
   for (const line of lines) {
     if (line === "state already") already = true;
-    else if (line.startsWith("current ")) current = line.slice("current ".length) || null;
     else if (line === "cache reset") cacheReset = true;
     else if (line === "cache repacked") repacked = true;
     else if (line.startsWith("note ")) notes.push(line.slice("note ".length));
@@ -321,7 +311,7 @@ export function parsePrepare(lines: readonly string[]): PrepareReport {
       from = f || null;
     }
   }
-  return { already, current, mode, from, fallback: already ? null : fallback, notes, cacheReset, repacked };
+  return { already, mode, from, fallback: already ? null : fallback, notes, cacheReset, repacked };
 }
 
 /** What activate says: the release it replaced, and each phase's outcome with its duration (ms). */
