@@ -23,12 +23,12 @@ import { ensureDebianPackage } from "../test/servers/ensure-package.js";
 import { startFleet, type FleetHost } from "../test/servers/fleet.js";
 import type { TugboatOp, TugboatOpResult } from "./children/fleet-tugboat.js";
 import { startChild, type ChildHandle } from "./lib/child.js";
-import { cpuShareMeter, describeCpuShare, describeEnvironment, probeEnvironment, waitForQuiet } from "./lib/environment.js";
+import { cpuShareMeter, describeCpuShare, describeEnvironment, machineTicks, probeEnvironment, waitForQuiet } from "./lib/environment.js";
 import { describeMachine } from "./lib/machine.js";
 import { ms, percentile, printTable, writeResults } from "./lib/stats.js";
 import { AnsibleArm, ShellArm, treesByTag, verifyHosts, type ArmRun, type Verification } from "./fleet/arms.js";
 import { buryDeployments, deleteInBackground, waitForPreviousCleanup } from "./fleet/cleanup.js";
-import { ByteCounter, bytesDelta, CpuGroups, cpuDelta, descendants, machineTicks, memorySampler, type ByteCounts, type CpuGroup, type MemoryPeak } from "./fleet/measure.js";
+import { ByteCounter, bytesDelta, CpuGroups, cpuDelta, descendants, memorySampler, type ByteCounts, type CpuGroup, type MemoryPeak } from "./fleet/measure.js";
 import { ensureRepo, generateTree, REPO_SEED } from "./fleet/repo.js";
 
 /** BENCH_FLEET_SIZES="10,20" for a quick try; the figures below are for 50 and 200 (at most 200). */

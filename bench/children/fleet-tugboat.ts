@@ -21,6 +21,7 @@ import { HttpSmokeChecker } from "../../src/fleet/smoke.js";
 import { Ssh2Shell } from "../../src/fleet/ssh2-shell.js";
 import { Staging } from "../../src/git/staging.js";
 import { serveParent } from "../lib/child.js";
+import { machineTicks } from "../lib/environment.js";
 
 interface Setup {
   readonly cgroupProcs: string;
@@ -105,10 +106,10 @@ function procTimes(): { user: number; sys: number; childUser: number; childSys: 
   return { user: f[11]! * tick, sys: f[12]! * tick, childUser: f[13]! * tick, childSys: f[14]! * tick };
 }
 
-/** The machine's idle + iowait CPU time so far (ms, all cores), from /proc/stat. */
+/** The machine's idle + iowait CPU time so far (ms, all cores). */
 function idleCpuMs(): number {
-  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return ((f[3] ?? 0) + (f[4] ?? 0)) * 10;
+  const t = machineTicks();
+  return (t.total - t.busy) * 10;
 }
 
 function status(): { hwmKiB: number; rssKiB: number } {

@@ -271,13 +271,6 @@ export function bytesDelta(a: ByteCounts, b: ByteCounts): ByteCounts {
   return { toHosts: b.toHosts - a.toHosts, fromHosts: b.fromHosts - a.fromHosts, packetsToHosts: b.packetsToHosts - a.packetsToHosts };
 }
 
-/** /proc/stat: busy and total jiffies of the whole machine. */
-export function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
-}
-
 export interface CommandResult {
   readonly code: number | null;
   readonly signal: string | null;

@@ -21,7 +21,8 @@ export interface Environment {
   readonly fsyncP99Ms: number;
 }
 
-function cpuTimes(): { busy: number; total: number } {
+/** /proc/stat: busy and total jiffies (10 ms) of the whole machine; idle and iowait are not busy. */
+export function machineTicks(): { busy: number; total: number } {
   const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = fields.reduce((a, b) => a + b, 0);
   const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
@@ -76,9 +77,9 @@ export function describeEnvironment(label: string, e: Environment): string {
 
 /** Share of all cores busy over one second, in percent. */
 export async function cpuBusyPct(windowMs = 1000): Promise<number> {
-  const a = cpuTimes();
+  const a = machineTicks();
   await sleep(windowMs);
-  const b = cpuTimes();
+  const b = machineTicks();
   return Math.round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 1000) / 10;
 }
 
@@ -135,11 +136,11 @@ export interface CpuShare {
 
 /** Starts measuring who used the CPU; call the returned function at the end of the timed part. */
 export function cpuShareMeter(): () => CpuShare {
-  const m0 = cpuTimes();
+  const m0 = machineTicks();
   const t0 = treeTicks(process.pid);
   const start = performance.now();
   return () => {
-    const m1 = cpuTimes();
+    const m1 = machineTicks();
     const ours = treeTicks(process.pid) - t0;
     const total = Math.max(1, m1.total - m0.total);
     const pct = (v: number) => Math.round((Math.max(0, v) / total) * 1000) / 10;

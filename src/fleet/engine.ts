@@ -202,19 +202,12 @@ export class DeployEngine {
 
     const stepDeps = this.step(deploy.id, app, emit);
     const tree = await staging.tree(staged.sha, req.signal);
-    const bundles = new Map<string, Promise<Buffer | null>>();
-    const bundleFor = (haves: readonly string[]) => {
-      const key = [...haves].sort().join(",");
-      if (!bundles.has(key)) bundles.set(key, staging.bundle(staged.sha, haves, req.signal));
-      return bundles.get(key)!;
-    };
+    // one bundle for each set of haves, not one a host
+    const bundle = memo((key) => staging.bundle(staged.sha, key ? key.split(",") : [], req.signal));
+    const bundleFor = (haves: readonly string[]) => bundle([...haves].sort().join(","));
     // The files a release made from an older one had to write: counted here, once for each release
     // made from, not on every host; unknown (null) if staging no longer has that release's commit.
-    const changes = new Map<string, Promise<number | null>>();
-    const changedFrom = (sha: string) => {
-      if (!changes.has(sha)) changes.set(sha, staging.changedFiles(sha, staged.sha, req.signal).catch(() => null));
-      return changes.get(sha)!;
-    };
+    const changedFrom = memo((sha) => staging.changedFiles(sha, staged.sha, req.signal).catch(() => null));
     let bytesSent = 0;
     const switched: Array<{ host: Host; previous: string | null }> = [];
     const ok: string[] = [];
@@ -493,6 +486,16 @@ function describePrepare(r: PrepareReport, changed: number | null, rebuilt: stri
     : `full checkout${r.fallback ? ` (${r.fallback})` : ""}`;
   const notes = r.notes.length ? `; ${r.notes.join("; ")}` : "";
   return `${how}${notes}${rebuilt ? `; cache repository rebuilt (${rebuilt})` : ""}`;
+}
+
+/** `f` called once for each key; later calls share the first call's promise. */
+function memo<T>(f: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const made = new Map<string, Promise<T>>();
+  return (key) => {
+    let p = made.get(key);
+    if (!p) made.set(key, (p = f(key)));
+    return p;
+  };
 }
 
 function majority(values: ReadonlyArray<string | null>): string | null {
