@@ -54,14 +54,16 @@ exit 0`,
   //   neither live nor the previous one (the one the next prune would delete) is renamed out of sight
   //   and turned into the new revision by git's two-tree read-tree -m -u, which writes only the files
   //   that differ between the two: no directory to create, no tree to copy, nothing to prune later;
-  // - warm: a hard-linked copy of the live release, then read-tree -m -u from the live revision;
+  // - warm: a hard-linked copy of the live release (cp -RlP: links, no attributes copied, symlinks as
+  //   they are), then read-tree -m -u from the live revision;
   // - full: a checkout of every file (no usable live release, or the above failed their check).
-  // git unlinks a path before writing it, so a file shared with the live or a kept release is never
-  // changed in place. Whatever the way, the release is verified against the revision before it is
+  // git unlinks a path before writing it, and writes an index as a new file renamed over the old, so a
+  // file shared with the live or a kept release is never changed in place. Whatever the way, the release is verified against the revision before it is
   // renamed to releases/SHA (the commit point) and marked complete: every file must match its index
-  // (the manifest, kept in indexes/SHA; by stat, re-hashed where stat differs), none may be missing or
-  // extra (one walk: ls-files -o -m -d), and the index must hash to the revision's tree (write-tree).
-  // The index is built under its final name (an index is only ever used beside a complete release).
+  // (the manifest; by stat, re-hashed where stat differs), none may be missing or extra (one walk:
+  // ls-files -o -m -d), and the index must hash to the revision's tree (write-tree). The manifest is
+  // the release's own .tugboat-index: it moves with the release (one rename, not two), and a prepare
+  // killed half-way leaves nothing outside releases/.tmp-*, which the next one removes.
   // The step does not count the files it wrote: the engine does, in the staging repository, once for
   // each release made from.
   prepare: `
@@ -69,7 +71,7 @@ base=$2; sha=$3; tree=$6; keep=\${7:-0}; git="git --git-dir=$base/cache.git -c c
 case $tree in *[!0-9a-f]*|"") echo "bad tree argument" >&2; exit 2;; esac
 if [ "\${5:-}" = reset ] && [ -d "$base/cache.git" ]; then rm -rf "$base/cache.git" || exit 3; echo "cache reset"; fi
 if [ ! -d "$base/cache.git/refs/tugboat" ]; then
-  mkdir -p "$base/releases" "$base/indexes" || exit 3
+  mkdir -p "$base/releases" || exit 3
   { [ -d "$base/cache.git" ] || git init -q --bare "$base/cache.git"; } && mkdir -p "$base/cache.git/refs/tugboat" || exit 3
 fi
 cd "$base" || exit 3
@@ -95,14 +97,14 @@ if [ "$4" = 1 ]; then
   # built against a revision the host does not hold (its cache changed since the census): exit 4, so
   # the engine starts the cache afresh with a full bundle
   [ -z "$lacks" ] || { echo "could not read the bundle: it needs $lacks, which this host does not hold" >&2; exit 4; }
-  $git index-pack --stdin --fix-thin >/dev/null 2>&1 || { echo "could not read the bundle" >&2; exit 4; }
+  $git index-pack --threads=1 --stdin --fix-thin >/dev/null 2>&1 || { echo "could not read the bundle" >&2; exit 4; }
   printf '%s\\n' "$sha" > "cache.git/refs/tugboat/$sha" || exit 3
 elif ! have "$sha"; then
   echo "revision $sha is not in the cache" >&2; exit 4
 fi
 rel="releases/$sha"
 if [ -f "$rel/.tugboat-complete" ]; then echo "state already"; exit 0; fi
-tmp="$base/releases/.tmp-$sha-$$"; idx="$base/indexes/$sha"
+tmp="$base/releases/.tmp-$sha-$$"; idx="$tmp/.tugboat-index"
 for t in releases/.tmp-*; do [ -e "$t" ] && { rm -rf releases/.tmp-* || exit 3; }; break; done
 verify() {
   out=$(GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" ls-files -t -o -m -d --exclude='.tugboat-*' 2>&1) || { why="its files could not be listed"; return 1; }
@@ -123,15 +125,15 @@ if [ "$keep" -gt 0 ] 2>/dev/null && [ -n "$prev" ]; then
   for d in releases/*/; do
     [ -d "$d" ] || continue; n=$((n + 1)); s=\${d%/}; s=\${s##*/}
     case $s in "$prev"|"$before"|*[!0-9a-f]*) continue;; esac
-    [ -f "$d.tugboat-complete" ] && [ -f "indexes/$s" ] || continue
+    [ -f "$d.tugboat-complete" ] && [ -f "$d.tugboat-index" ] || continue
     if [ -z "$old" ] || [ "$d" -ot "releases/$old/" ]; then old=$s; fi
   done
   [ "$n" -ge "$keep" ] || old=""
 fi
 if [ -n "$old" ]; then
-  if mv "releases/$old" "$tmp" && mv "indexes/$old" "$idx"; then
+  if mv "releases/$old" "$tmp"; then
     if GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$old" "$sha" >/dev/null 2>&1 && verify; then mode=recycled; from=$old
-    else echo "note could not reuse release $old: \${why:-it differs from its revision}"; rm -rf "$tmp" "$idx"
+    else echo "note could not reuse release $old: \${why:-it differs from its revision}"; rm -rf "$tmp"
     fi
   else echo "note could not reuse release $old: it could not be moved"
   fi
@@ -139,19 +141,19 @@ fi
 if [ -n "$mode" ]; then :
 elif [ -z "$prev" ]; then why="no live release"
 elif [ ! -f "releases/$prev/.tugboat-complete" ]; then why="the live release $prev is missing or incomplete"
-elif [ ! -f "indexes/$prev" ]; then why="no manifest of the live release $prev"
-elif ! cp -al "releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
+elif [ ! -f "releases/$prev/.tugboat-index" ]; then why="no manifest of the live release $prev"
+elif ! cp -RlP "releases/$prev" "$tmp" 2>/dev/null; then why="could not link the live release $prev"
 else
+  # the markers are the live release's: unlinked, never written through (the index is replaced whole)
   rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision" || exit 3
-  if ! cp "indexes/$prev" "$idx"; then why="could not copy the manifest of $prev"
-  elif ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
+  if ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
   elif verify; then mode=warm; from=$prev
   else why="the warm copy failed its check: $why"
   fi
 fi
 if [ -z "$mode" ]; then
   echo "fallback $why"
-  rm -rf "$tmp" "$idx"; mkdir "$tmp" || exit 3
+  rm -rf "$tmp"; mkdir "$tmp" || exit 3
   GIT_INDEX_FILE="$idx" $git read-tree "$sha" 2>/dev/null || { echo "revision $sha is not in the cache, or the cache is damaged" >&2; exit 4; }
   GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" checkout-index -a -f -u || exit 5
   verify || { echo "verify failed: $why" >&2; exit 6; }
@@ -216,6 +218,7 @@ for s in $(ls -1t); do
   [ "$n" -le "$5" ] && continue
   [ "$s" = "$cur" ] && continue
   [ "$s" = "$prev" ] && continue
+  # ../indexes/SHA: where manifests were kept before they moved into their releases
   rm -rf "$s" ../indexes/"$s" && git --git-dir=../cache.git update-ref -d "refs/tugboat/$s" 2>/dev/null; echo "pruned $s"
 done
 exit 0`,

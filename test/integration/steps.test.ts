@@ -1,6 +1,6 @@
 // The host step scripts run for real (/bin/sh, git, coreutils) on directories standing for hosts.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,7 +192,7 @@ describe("step scripts", () => {
     report = parseActivate(r.lines!)!;
     expect(report).toMatchObject({ was: b, restart: null, pruned: [a] });
     expect(readdirSync(join(base, "releases")).sort()).toEqual([b, c].sort());
-    expect(readdirSync(join(base, "indexes")).sort()).toEqual([b, c].sort());
+    for (const s of [b, c]) expect(existsSync(join(base, "releases", s, ".tugboat-index")), s).toBe(true);
     // a hung restart is killed at the step's deadline: the lines so far say the switch was done
     const started = Date.now();
     r = await run("activate", [base, b, "sleep 300 & sleep 300", "0"], { timeoutSec: 1 });
@@ -235,6 +235,9 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
       writeFileSync(join(wrepo, f), `content of ${f}\n`);
     }
     writeFileSync(join(wrepo, "run.sh"), "#!/bin/sh\necho v1\n");
+    // symlinks, to a file and to a directory: a warm copy takes them as they are, never what they point to
+    symlinkSync("dir3/file3.txt", join(wrepo, "alias.txt"));
+    symlinkSync("dir3", join(wrepo, "dirlink"));
     wgit("add", "-A");
     wgit("commit", "-qm", "v1");
     v1 = wgit("rev-parse", "HEAD");
@@ -243,6 +246,8 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     rmSync(join(wrepo, "dir1/file1.txt"));
     writeFileSync(join(wrepo, "dir2/new.txt"), "new\n");
     chmodSync(join(wrepo, "run.sh"), 0o755);
+    rmSync(join(wrepo, "alias.txt"));
+    symlinkSync("dir4/file4.txt", join(wrepo, "alias.txt"));
     wgit("add", "-A");
     wgit("commit", "-qm", "v2");
     v2 = wgit("rev-parse", "HEAD");
@@ -255,10 +260,14 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
       return { mode: meta.split(" ")[0]!, path };
     });
     for (const { mode, path } of listed) {
+      if (mode === "120000") {
+        expect(readlinkSync(join(rel, path)), path).toBe(wgit("show", `${sha}:${path}`));
+        continue;
+      }
       expect(readFileSync(join(rel, path), "utf8"), path).toBe(wgit("show", `${sha}:${path}`) + "\n");
       expect(statSync(join(rel, path)).mode & 0o777, path).toBe(mode === "100755" ? 0o755 : 0o644);
     }
-    const onDisk = execFileSync("find", [".", "-type", "f", "!", "-name", ".tugboat-*"], { cwd: rel, encoding: "utf8" }).trim().split("\n");
+    const onDisk = execFileSync("find", [".", "(", "-type", "f", "-o", "-type", "l", ")", "!", "-name", ".tugboat-*"], { cwd: rel, encoding: "utf8" }).trim().split("\n");
     expect(onDisk.length).toBe(listed.length);
   };
 
@@ -271,7 +280,10 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const base = join(dir, "srv", "warm1");
     await deployV1(base);
     const r1 = join(base, "releases", v1);
-    const before = new Map(execFileSync("find", [".", "-type", "f"], { cwd: r1, encoding: "utf8" }).trim().split("\n").map((p) => [p, readFileSync(join(r1, p), "utf8")]));
+    // every file, the markers and the manifest (.tugboat-index) included, as bytes
+    const before = new Map(execFileSync("find", [".", "-type", "f"], { cwd: r1, encoding: "utf8" }).trim().split("\n").map((p) => [p, readFileSync(join(r1, p))]));
+    expect(before.has("./.tugboat-index")).toBe(true);
+    const indexIno = statSync(join(r1, ".tugboat-index")).ino;
     const modesBefore = new Map([...before.keys()].map((p) => [p, statSync(join(r1, p)).mode]));
     const r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2), noise: true });
     expect(r.code, r.stderr).toBe(0);
@@ -279,14 +291,20 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     const r2 = join(base, "releases", v2);
     checkRelease(r2, v2);
     // the live release, byte for byte and mode for mode
-    for (const [p, text] of before) {
-      expect(readFileSync(join(r1, p), "utf8"), p).toBe(text);
+    for (const [p, bytes] of before) {
+      expect(readFileSync(join(r1, p)).equals(bytes), p).toBe(true);
       expect(statSync(join(r1, p)).mode, p).toBe(modesBefore.get(p));
     }
     // changed files are new inodes; unchanged ones are shared
     expect(statSync(join(r2, "dir0/file0.txt")).ino).not.toBe(statSync(join(r1, "dir0/file0.txt")).ino);
     expect(statSync(join(r2, "run.sh")).ino).not.toBe(statSync(join(r1, "run.sh")).ino);
     expect(statSync(join(r2, "dir3/file3.txt")).ino).toBe(statSync(join(r1, "dir3/file3.txt")).ino);
+    // the new release's manifest was written as a new file, never through the live one's link
+    expect(statSync(join(r1, ".tugboat-index")).ino).toBe(indexIno);
+    expect(statSync(join(r2, ".tugboat-index")).ino).not.toBe(indexIno);
+    expect(statSync(join(r1, ".tugboat-index")).nlink).toBe(1);
+    expect(readlinkSync(join(r1, "alias.txt"))).toBe("dir3/file3.txt");
+    expect(lstatSync(join(r2, "dirlink")).isSymbolicLink()).toBe(true);
     expect(existsSync(join(r1, "dir1/file1.txt"))).toBe(true);
     expect(existsSync(join(r2, "dir1/file1.txt"))).toBe(false);
   });
@@ -322,7 +340,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     // v1 -> v4: dir0/file0 changed, dir1/file1 removed, dir2/new added, run.sh made executable, dir4/file4 and dir6/file6 changed
     expect(parsePrepare(r.lines!)).toMatchObject({ mode: "recycled", from: v1, fallback: null, notes: [] });
     expect(existsSync(join(base, "releases", v1))).toBe(false);
-    expect(existsSync(join(base, "indexes", v1))).toBe(false);
+    expect(existsSync(join(base, "indexes"))).toBe(false); // each manifest lives in its release
     const r4 = join(base, "releases", v4);
     checkRelease(r4, v4);
     for (const [p, was] of before) {
@@ -383,7 +401,7 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
   it("falls back when the live release's manifest is gone, and a damaged cache repository is an error the engine can reset", async () => {
     const base = join(dir, "srv", "warm3");
     await deployV1(base);
-    rmSync(join(base, "indexes", v1));
+    rmSync(join(base, "releases", v1, ".tugboat-index"));
     let r = await run("prepare", [base, v2, "1", "", treeOf(v2)], { stdin: wbundle(v2) });
     expect(parsePrepare(r.lines!)).toMatchObject({ mode: "full", fallback: `no manifest of the live release ${v1}` });
     // corrupt the cache: every object gone
