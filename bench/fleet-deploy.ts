@@ -9,7 +9,9 @@
 //            deploy_helper pattern with unarchive) and rollback.yml.
 // For each: a cold deploy (first release), a warm deploy (a 3-file change: the headline), rollbacks; and
 // tugboat's deploy with an unreachable host (a tarpit, and a refused address) against without one; then
-// (when time allows) tugboat's warm deploy in the steady state, every host keeping its 5 releases.
+// tugboat's warm deploy in the steady state, every host keeping its 5 releases, beside the script's warm
+// deploy, and both again over kept connections (the script multiplexed over OpenSSH master connections,
+// tugboat over the connections its previous deploy kept open, as the bot does).
 // Measured per operation: wall time, controller CPU (cpuacct cgroup), the hosts' CPU (the fleet's own
 // cgroup) and the floor it implies on 2 cores, peak memory of the controller (PSS of its processes),
 // bytes to the hosts (iptables on lo), every host's time (p50/p95); then every host is checked.
@@ -50,7 +52,14 @@ const FULL = process.env.BENCH_FLEET_FULL === "1";
 const TARGETS = { vsShell: 1.2, vsAnsible: 3, rollback50Ms: 2000, unreachableAddsMs: HANDSHAKE_MS };
 
 type Tool = "tugboat" | "shell" | "ansible";
-type Kind = "warmup" | "cold" | "warm" | "warm-steady" | "rollback" | "rollback-warm" | "warm+tarpit" | "warm+refused";
+/**
+ * warm: a 3-file change over new connections (tugboat: a hard-linked copy of the live release while a
+ * host keeps fewer than 5 releases); warm-steady: the same once every host keeps 5 (tugboat recycles the
+ * release it would prune); warm-kept / warm-steady-kept: the script's warm deploy over OpenSSH master
+ * connections opened beforehand (untimed), tugboat's steady one over the connections its previous
+ * deploy kept open (the bot's own path: it keeps its connections).
+ */
+type Kind = "warmup" | "cold" | "warm" | "warm-steady" | "warm-kept" | "warm-steady-kept" | "rollback" | "rollback-warm" | "warm+tarpit" | "warm+refused";
 /** BENCH_FLEET_TOOLS=tugboat,shell leaves Ansible out (its figures then come from an earlier run). */
 const TOOLS = new Set((process.env.BENCH_FLEET_TOOLS ?? "tugboat,shell,ansible").split(",")) as ReadonlySet<string>;
 
@@ -148,7 +157,7 @@ export async function run(): Promise<void> {
       date: new Date(started).toISOString(),
       durationMs: Date.now() - started,
       machine: { ...machine, versions },
-      settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, a fresh Ssh2Shell per operation but rollback-warm (the connections of the op before, as the bot keeps them)", tools: [...TOOLS], shell: "git archive once (tar), xargs -P32, one ssh per host", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
+      settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, a fresh Ssh2Shell per operation but rollback-warm and warm-steady-kept (the connections of the op before, as the bot keeps them)", tools: [...TOOLS], shell: "git archive once (tar), xargs -P32, one ssh per host (over OpenSSH master connections for rollback-warm and warm-kept)", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
       repository: { ...repo, changed: repo.changed.map((c) => c.map((x) => x.path)) },
       fleetStartMs,
       environment: { cooldown, quietWait: quiet, before: envBefore },
@@ -276,10 +285,11 @@ export async function run(): Promise<void> {
       // priority, only while the estimates (learned from the operations so far) fit in the budget.
       const must = (m: number, isFirst: boolean) =>
         estimate("tugboat", "cold", m) + (isFirst ? estimate("shell", "cold", m) + estimate("ansible", "warm", m) + estimate("ansible", "rollback", m) + estimate("tugboat", "warm+tarpit", m) : 0) +
-        estimate("shell", "warm", m) + estimate("tugboat", "warm", m) + (isFirst ? ROLLBACK_REPS : ROLLBACK_REPS - 1) * (estimate("tugboat", "rollback", m) + estimate("shell", "rollback", m));
+        2 * estimate("shell", "warm", m) + estimate("shell", "warm-kept", m) + 4 * estimate("tugboat", "warm", m) + estimate("tugboat", "warm-steady", m) + estimate("tugboat", "warm-steady-kept", m) +
+        (isFirst ? ROLLBACK_REPS : ROLLBACK_REPS - 1) * (estimate("tugboat", "rollback", m) + estimate("shell", "rollback", m));
       let left = BUDGET_MS - elapsed() - SIZES.filter((m) => m >= n).reduce((a, m) => a + must(m, m === SIZES[0]), 0);
       const options = first
-        ? { refused: 3 * estimate("tugboat", "warm", n) + estimate("shell", "warm", n), shellWarm2: estimate("shell", "warm", n), ansibleCold: estimate("ansible", "cold", n) }
+        ? { shellWarm2: estimate("shell", "warm", n), ansibleCold: estimate("ansible", "cold", n) }
         : { tarpit: estimate("tugboat", "warm+tarpit", n), ansible: estimate("ansible", "warm", n) + estimate("ansible", "rollback", n), shellCold: estimate("shell", "cold", n) };
       const chosen = new Set<string>();
       for (const [name, est] of Object.entries(options)) {
@@ -323,17 +333,26 @@ export async function run(): Promise<void> {
       }
       // An unreachable host: tugboat with a tarpit (accepts TCP, never answers: the handshake times
       // out) and with a refused address, beside deploys without one.
-      if (first || chosen.has("tarpit")) await op("tugboat", "warm+tarpit", n, hosts, base("tugboat"), "v3", "deploy", [tarpit]);
-      if (chosen.has("shellWarm2")) await op("shell", "warm", n, hosts, base("shell"), "v3", "deploy");
-      if (chosen.has("refused")) {
-        await op("tugboat", "warm", n, hosts, base("tugboat"), "v4", "deploy");
-        await op("tugboat", "warm+refused", n, hosts, base("tugboat"), "v5", "deploy", [refused]);
-        // Steady state: every host now keeps as many releases as it may (keep 5: v1-v5), as any host
-        // does from its sixth deploy on; tugboat makes v6 from the release it would prune (recycled).
-        // The script's warm deploy again, beside it.
-        await op("shell", "warm", n, hosts, base("shell"), "v4", "deploy");
-        await op("tugboat", "warm-steady", n, hosts, base("tugboat"), "v6", "deploy");
+      let tv = 3; // tugboat's next release (v1, v2 made)
+      let sv = 3; // the script's
+      if (first || chosen.has("tarpit")) await op("tugboat", "warm+tarpit", n, hosts, base("tugboat"), `v${tv++}`, "deploy", [tarpit]);
+      if (chosen.has("shellWarm2")) await op("shell", "warm", n, hosts, base("shell"), `v${sv++}`, "deploy");
+      // More warm samples up to v5 (every host then keeps 5 releases), the first size with a refused address.
+      while (tv <= 5) {
+        const refusedHere = first && tv === 5;
+        await op("tugboat", refusedHere ? "warm+refused" : "warm", n, hosts, base("tugboat"), `v${tv++}`, "deploy", refusedHere ? [refused] : []);
       }
+      // Steady state: every host keeps as many releases as it may (keep 5: v1-v5), as any host does from
+      // its sixth deploy on; tugboat makes v6 from the release it would prune (recycled). The script's
+      // warm deploy again, beside it.
+      await op("shell", "warm", n, hosts, base("shell"), `v${sv++}`, "deploy");
+      await op("tugboat", "warm-steady", n, hosts, base("tugboat"), "v6", "deploy", [], { keepOpen: true });
+      // Kept connections, each tool's way: the script over master connections opened beforehand
+      // (untimed), tugboat over the connections its v6 deploy kept open, as the bot keeps them.
+      await shell.masters("connect", hosts);
+      await op("shell", "warm-kept", n, hosts, base("shell"), `v${sv++}`, "deploy");
+      await shell.masters("disconnect", hosts);
+      await op("tugboat", "warm-steady-kept", n, hosts, base("tugboat"), "v7", "deploy", [], { reuse: true });
     }
     // Disk use on web01 after the run: tugboat's releases share unchanged files (du counts an inode once).
     for (const n of SIZES) {
@@ -374,8 +393,8 @@ export async function run(): Promise<void> {
 
 /** How an operation's time relates to the same tool's warm deploy (for estimates before it ran). */
 const RELATIVE: Record<Tool, Partial<Record<Kind, number>>> = {
-  tugboat: { cold: 3, warm: 1, "warm-steady": 0.8, rollback: 0.25, "rollback-warm": 0.1, "warm+tarpit": 1.3 },
-  shell: { cold: 1, warm: 1, rollback: 0.15, "rollback-warm": 0.1 },
+  tugboat: { cold: 3, warm: 1, "warm-steady": 0.8, "warm-steady-kept": 0.65, rollback: 0.25, "rollback-warm": 0.1, "warm+tarpit": 1.3 },
+  shell: { cold: 1, warm: 1, "warm-kept": 0.95, rollback: 0.15, "rollback-warm": 0.1 },
   ansible: { cold: 1, warm: 1, rollback: 0.25 },
 };
 
@@ -447,7 +466,7 @@ function median(v: number[]): number {
 function summarizeRecords(records: readonly OpRecord[], cores: number): Report {
   const rows: Row[] = [];
   for (const n of SIZES) {
-    for (const kind of ["cold", "warm", "warm-steady", "rollback", "rollback-warm", "warm+tarpit", "warm+refused"] as const) {
+    for (const kind of ["cold", "warm", "warm-steady", "warm-kept", "warm-steady-kept", "rollback", "rollback-warm", "warm+tarpit", "warm+refused"] as const) {
       for (const tool of ["tugboat", "shell", "ansible"] as const) {
         const rs = records.filter((r) => r.n === n && r.kind === kind && r.tool === tool);
         if (!rs.length) continue;
@@ -489,6 +508,9 @@ function summarizeRecords(records: readonly OpRecord[], cores: number): Report {
     if (t && s) targets[`warm ${n}: shell / tugboat >= 3`] = { value: s.wallMs / t.wallMs, target: ">= 3", met: s.wallMs / t.wallMs >= 3, note: `${sec(s.wallMs)} s vs ${sec(t.wallMs)} s` };
     const steady = row(n, "warm-steady", "tugboat");
     if (steady && s) targets[`warm-steady ${n} (5 releases kept): shell / tugboat >= 3`] = { value: s.wallMs / steady.wallMs, target: ">= 3", met: s.wallMs / steady.wallMs >= 3, note: `${sec(s.wallMs)} s vs ${sec(steady.wallMs)} s` };
+    const sk = row(n, "warm-kept", "shell");
+    const tk = row(n, "warm-steady-kept", "tugboat");
+    if (sk && tk) targets[`warm-steady ${n}, both over kept connections: shell / tugboat >= 3`] = { value: sk.wallMs / tk.wallMs, target: ">= 3", met: sk.wallMs / tk.wallMs >= 3, note: `${sec(sk.wallMs)} s vs ${sec(tk.wallMs)} s` };
     for (const kind of ["rollback", "rollback-warm"] as const) {
       const tr = row(n, kind, "tugboat");
       const sr = row(n, kind, "shell");

@@ -178,7 +178,7 @@ export interface Verification {
   readonly problems: string[];
 }
 
-const EXTRAS = new Set([".tugboat-revision", ".tugboat-complete", "DEPLOY_UNFINISHED"]);
+const EXTRAS = new Set([".tugboat-revision", ".tugboat-complete", ".tugboat-index", "DEPLOY_UNFINISHED"]);
 
 function countFiles(dir: string, top = true): number {
   let n = 0;
