@@ -11,10 +11,14 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   "fleet-deploy": () => import("./fleet-deploy.js"),
   "step-cost": () => import("./step-cost.js"),
   "fleet-page": () => import("./fleet-page.js"),
+  "host-profile": () => import("./host-profile.js"),
 };
 
-/** Run only when named: minutes long, millions of files on the simulated hosts (see bench/README.md). */
-const OPT_IN = new Set(["fleet-deploy"]);
+/**
+ * Run only when named: fleet-deploy is minutes long and writes millions of files on the simulated
+ * hosts; host-profile samples the whole machine with perf (see bench/README.md).
+ */
+const OPT_IN = new Set(["fleet-deploy", "host-profile"]);
 
 const asked = process.argv.slice(2).filter((a) => a.length > 0);
 const unknown = asked.filter((a) => !(a in benchmarks));

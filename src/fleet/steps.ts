@@ -68,6 +68,9 @@ exit 0`,
   // each release made from.
   prepare: `
 base=$2; sha=$3; tree=$6; keep=\${7:-0}; git="git --git-dir=$base/cache.git -c core.trustctime=false"
+# the commands that write a manifest (.tugboat-index) write it for the deploy user alone (0600, whatever
+# the umask): it lists every path of the release, which sits in what may be a web server's docroot
+gi="$git -c core.sharedRepository=0600"
 case $tree in *[!0-9a-f]*|"") echo "bad tree argument" >&2; exit 2;; esac
 if [ "\${5:-}" = reset ] && [ -d "$base/cache.git" ]; then rm -rf "$base/cache.git" || exit 3; echo "cache reset"; fi
 if [ ! -d "$base/cache.git/refs/tugboat" ]; then
@@ -115,7 +118,7 @@ $out
 EOF
     why="files missing or differing from the revision ($((c - r)) differing, $r missing, $o extra)"; return 1
   fi
-  [ "$(GIT_INDEX_FILE="$idx" $git write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
+  [ "$(GIT_INDEX_FILE="$idx" $gi write-tree 2>/dev/null)" = "$tree" ] || { why="its manifest is not the revision's tree"; return 1; }
 }
 mode=""; why=""; from=""
 prev=""; if cd -P current 2>/dev/null; then prev=\${PWD##*/}; cd "$base" || exit 3; fi
@@ -132,7 +135,7 @@ if [ "$keep" -gt 0 ] 2>/dev/null && [ -n "$prev" ]; then
 fi
 if [ -n "$old" ]; then
   if mv "releases/$old" "$tmp"; then
-    if GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$old" "$sha" >/dev/null 2>&1 && verify; then mode=recycled; from=$old
+    if GIT_INDEX_FILE="$idx" $gi --work-tree="$tmp" read-tree -m -u "$old" "$sha" >/dev/null 2>&1 && verify; then mode=recycled; from=$old
     else echo "note could not reuse release $old: \${why:-it differs from its revision}"; rm -rf "$tmp"
     fi
   else echo "note could not reuse release $old: it could not be moved"
@@ -146,7 +149,7 @@ elif ! cp -RlP "releases/$prev" "$tmp" 2>/dev/null; then why="could not link the
 else
   # the markers are the live release's: unlinked, never written through (the index is replaced whole)
   rm -f "$tmp/.tugboat-complete" "$tmp/.tugboat-revision" || exit 3
-  if ! GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
+  if ! GIT_INDEX_FILE="$idx" $gi --work-tree="$tmp" read-tree -m -u "$prev" "$sha" >/dev/null 2>&1; then why="the live release $prev differs from its revision"
   elif verify; then mode=warm; from=$prev
   else why="the warm copy failed its check: $why"
   fi
@@ -154,8 +157,8 @@ fi
 if [ -z "$mode" ]; then
   echo "fallback $why"
   rm -rf "$tmp"; mkdir "$tmp" || exit 3
-  GIT_INDEX_FILE="$idx" $git read-tree "$sha" 2>/dev/null || { echo "revision $sha is not in the cache, or the cache is damaged" >&2; exit 4; }
-  GIT_INDEX_FILE="$idx" $git --work-tree="$tmp" checkout-index -a -f -u || exit 5
+  GIT_INDEX_FILE="$idx" $gi read-tree "$sha" 2>/dev/null || { echo "revision $sha is not in the cache, or the cache is damaged" >&2; exit 4; }
+  GIT_INDEX_FILE="$idx" $gi --work-tree="$tmp" checkout-index -a -f -u || exit 5
   verify || { echo "verify failed: $why" >&2; exit 6; }
   mode=full
 fi

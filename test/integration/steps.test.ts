@@ -303,6 +303,8 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     expect(statSync(join(r1, ".tugboat-index")).ino).toBe(indexIno);
     expect(statSync(join(r2, ".tugboat-index")).ino).not.toBe(indexIno);
     expect(statSync(join(r1, ".tugboat-index")).nlink).toBe(1);
+    // the manifests list every path: the deploy user's alone, whatever the umask (the files follow it)
+    for (const r of [r1, r2]) expect(statSync(join(r, ".tugboat-index")).mode & 0o777, r).toBe(0o600);
     expect(readlinkSync(join(r1, "alias.txt"))).toBe("dir3/file3.txt");
     expect(lstatSync(join(r2, "dirlink")).isSymbolicLink()).toBe(true);
     expect(existsSync(join(r1, "dir1/file1.txt"))).toBe(true);
