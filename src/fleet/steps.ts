@@ -58,12 +58,13 @@ exit 0`,
   //   they are), then read-tree -m -u from the live revision;
   // - full: a checkout of every file (no usable live release, or the above failed their check).
   // git unlinks a path before writing it, and writes an index as a new file renamed over the old, so a
-  // file shared with the live or a kept release is never changed in place. Whatever the way, the release is verified against the revision before it is
-  // renamed to releases/SHA (the commit point) and marked complete: every file must match its index
-  // (the manifest; by stat, re-hashed where stat differs), none may be missing or extra (one walk:
-  // ls-files -o -m -d), and the index must hash to the revision's tree (write-tree). The manifest is
-  // the release's own .tugboat-index: it moves with the release (one rename, not two), and a prepare
-  // killed half-way leaves nothing outside releases/.tmp-*, which the next one removes.
+  // file shared with the live or a kept release is never changed in place. Whatever the way, the
+  // release is verified against the revision before it is renamed to releases/SHA (the commit point)
+  // and marked complete: every file must match its index (the manifest; by stat, re-hashed where stat
+  // differs), none may be missing or extra (one walk: ls-files -o -m -d), and the index must hash to
+  // the revision's tree (write-tree). The manifest is the release's own .tugboat-index: it moves with
+  // the release (one rename, not two), and a prepare killed half-way leaves nothing outside
+  // releases/.tmp-*, which the next one removes.
   // The step does not count the files it wrote: the engine does, in the staging repository, once for
   // each release made from.
   prepare: `
