@@ -234,7 +234,7 @@ export class DeployEngine {
       stepDeps.record(host.name, "prepare", prep, report ? describePrepare(report, changed, rebuilt) : null);
       if (!prep.ok) return prep.problem;
       if (rebuilt) fallbacks.push({ host: host.name, reason: `cache repository rebuilt (${rebuilt})` });
-      else if (report?.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: report.fallback });
+      else if (report?.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: shortShas(report.fallback) });
       const activated = await this.activate(stepDeps, host, app, staged.sha, app.keep, req.signal);
       if (activated.switched) switched.push({ host, previous: state.current });
       if (activated.problem) return activated.problem;
@@ -485,7 +485,12 @@ function describePrepare(r: PrepareReport, changed: number | null, rebuilt: stri
     : r.mode === "warm" ? `warm: ${written}, the rest shared with the live release`
     : `full checkout${r.fallback ? ` (${r.fallback})` : ""}`;
   const notes = r.notes.length ? `; ${r.notes.join("; ")}` : "";
-  return `${how}${notes}${rebuilt ? `; cache repository rebuilt (${rebuilt})` : ""}`;
+  return shortShas(`${how}${notes}${rebuilt ? `; cache repository rebuilt (${rebuilt})` : ""}`);
+}
+
+/** A host's words for the journal and the channel: each full SHA cut to its first 10 digits. */
+function shortShas(text: string): string {
+  return text.replace(/\b([0-9a-f]{10})[0-9a-f]{30}\b/g, "$1");
 }
 
 /** `f` called once for each key; later calls share the first call's promise. */

@@ -206,6 +206,7 @@ describe("DeployEngine over SSH", () => {
     expect(next.state).toBe("succeeded");
     expect(next.fallbacks).toEqual([{ host: "web03", reason: expect.stringMatching(/differs from its revision|failed its check/) }]);
     expect(next.summary).toMatch(/built in full: web03/);
+    expect(next.summary, "revisions in the summary are short").not.toMatch(/[0-9a-f]{40}/);
     // the others made theirs from the live release or from the oldest release they were due to prune
     const others = t.journal.steps(next.deploy.id).filter((s) => s.step === "prepare" && s.host !== "web03");
     expect(others).toHaveLength(fleet.hosts.length - 1);
