@@ -1,6 +1,7 @@
 // host-profile: where a host's CPU goes during one tugboat deploy, by program. A fleet of N sshd hosts
-// (test/servers/fleet.ts, default 16), the DeployEngine in this process with Ssh2Shell and the
-// fleet-deploy benchmark's repository (4,106 files); `perf record -a` samples the whole machine (every
+// (test/servers/fleet.ts, default 16), the DeployEngine in this process (test/support/engine.ts's
+// makeEngine) with Ssh2Shell and the fleet-deploy benchmark's repository (4,106 files); `perf record
+// -a` samples the whole machine (every
 // core, cpu-clock at ~2 kHz) while one deploy runs, and the samples are summed by program (comm),
 // split by what the program was doing (exec, fork, page faults, file system calls, its own code, ...).
 // Two deploys are profiled: the steady state (every host keeps its 5 releases: v7 made from the
@@ -16,16 +17,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { pino } from "pino";
-import { parseConfigText } from "../src/config/load.js";
-import { DeployEngine } from "../src/fleet/engine.js";
-import { DeployJournal } from "../src/fleet/journal.js";
 import { KnownHosts } from "../src/fleet/known-hosts.js";
-import { HttpSmokeChecker } from "../src/fleet/smoke.js";
 import { Ssh2Shell } from "../src/fleet/ssh2-shell.js";
-import { Staging } from "../src/git/staging.js";
 import { ensureDebianPackage } from "../test/servers/ensure-package.js";
 import { startFleet, type FleetHost } from "../test/servers/fleet.js";
+import { makeEngine } from "../test/support/engine.js";
 import { ensureRepo } from "./fleet/repo.js";
 import { machineTicks } from "./lib/environment.js";
 import { describeMachine } from "./lib/machine.js";
@@ -121,8 +117,6 @@ export async function run(): Promise<void> {
   const profiles: Profile[] = [];
   const bases: string[] = [];
   try {
-    const journal = new DeployJournal(join(dir, "deploys.sqlite3"), () => new Date());
-    const staging = new Staging({ dir: join(dir, "staging"), source: repo.dir, patchesDir: null, timeoutMs: 120_000, commitUrl: null });
     const knownHosts = new KnownHosts(readFileSync(fleet.knownHostsPath, "utf8"));
     const privateKey = readFileSync(fleet.privateKeyPath);
     const hosts: readonly FleetHost[] = fleet.hosts.slice(0, HOSTS);
@@ -132,14 +126,15 @@ export async function run(): Promise<void> {
       const base = `/srv/deployment/profile-${runId}-${app}`;
       if (!bases.includes(base)) bases.push(base);
       const shell = new Ssh2Shell({ knownHosts, privateKey, agent: null, handshakeTimeoutMs: 10_000, keepaliveIntervalMs: 10_000, keepaliveCountMax: 3, maxHandshakes: 24 });
-      const config = parseConfigText(
-        JSON.stringify({
+      // the journal and staging repository live in dir: each deploy's engine finds what the last one left
+      const { engine, journal } = makeEngine({
+        dir,
+        shell,
+        config: {
           fleet: { transport: "ssh", ssh: { user: fleet.user, handshakeTimeoutMs: 10_000, maxHandshakes: 24 }, hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, groups: ["profile"] })) },
           apps: { [app]: { repo: repo.dir, deployPath: base, targets: ["profile"], canaries: [], batchSize: 0, concurrency: 32, restart: "true" } },
-        }),
-        "host-profile.json",
-      );
-      const engine = new DeployEngine({ config, shell, journal, staging: () => staging, smoke: new HttpSmokeChecker(), log: pino({ level: "silent" }), now: () => performance.now(), basePath: (_h, a) => a.deployPath });
+        },
+      });
       let recorder: ChildProcess | null = null;
       const data = join(dir, `perf-${app}-${tag}.data`);
       if (profile) {
@@ -159,6 +154,7 @@ export async function run(): Promise<void> {
         await exited;
       }
       await shell.close();
+      journal.close();
       if (result.state !== "succeeded") throw new Error(`${app} ${tag}: ${result.summary}`);
       if (!profile) return;
       const script = execFileSync(perf, ["script", "-i", data, "-F", "comm,pid,ip,sym,dso"], { encoding: "utf8", maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"] });
