@@ -183,6 +183,10 @@ const VerdictSchema = z.strictObject({
   /** Fewer points than this on either side is NO DATA. */
   minPoints: z.number().int().min(3).max(10_000).default(10),
   stepSec: z.number().int().min(1).max(3600).default(10),
+  /** Points from the first seconds after a switch are not judged: until the metrics system has scraped
+   * (Prometheus) or flushed (Graphite) the new release at least once, its newest point is still the old
+   * release's. Set it to your scrape interval or finest retention, or more. */
+  settleSec: z.number().int().min(0).max(3600).default(30),
 });
 export type VerdictConfig = z.infer<typeof VerdictSchema>;
 

@@ -84,7 +84,7 @@ export class DeployMetrics implements DeployWatcher {
   private async judgeAfter(op: FinishedOperation, app: AppConfig): Promise<void> {
     const w = app.verdict.windowMin * 60_000;
     const channel = op.channel;
-    const candidate = [op.finishedAt, op.finishedAt + w] as const;
+    const candidate = [op.finishedAt + app.verdict.settleSec * 1000, op.finishedAt + app.verdict.settleSec * 1000 + w] as const;
     const baseline = [op.startedAt - w, op.startedAt] as const;
     this.d.announce(channel, `metrics: judging ${op.app} #${op.deployId} at ${new Date(candidate[1]).toISOString().slice(11, 16)} UTC (${app.verdict.windowMin} min after vs before) ${this.d.graphsUrl(op.app)}`);
     // Wait for the window to end, plus a step for the last scrape to land.
@@ -120,10 +120,13 @@ export class DeployMetrics implements DeployWatcher {
     const app = this.app(q.app);
     if (!app || app.verdict.canaryWindowMin <= 0 || !app.metrics.some((m) => m.perHostQuery)) return null;
     const w = app.verdict.canaryWindowMin * 60_000;
-    const started = this.d.now();
-    this.d.announce(q.channel, `metrics: judging the canaries of ${q.app} #${q.deployId} (${q.canaries.join(", ")}) against ${q.others.length} other host${q.others.length === 1 ? "" : "s"} for ${app.verdict.canaryWindowMin} min`);
+    const settle = app.verdict.settleSec * 1000;
+    const started = this.d.now() + settle;
+    const after = settle ? `, from ${app.verdict.settleSec} s after the switch` : "";
+    this.d.announce(q.channel, `metrics: judging the canaries of ${q.app} #${q.deployId} (${q.canaries.join(", ")}) against ${q.others.length} other host${q.others.length === 1 ? "" : "s"} for ${app.verdict.canaryWindowMin} min${after}`);
     const signal = AbortSignal.any([this.stopping.signal, q.signal]);
-    await this.d.sleep(w + app.verdict.stepSec * 1000, signal);
+    // Wait for the window to end, plus a step for the last scrape to land.
+    await this.d.sleep(settle + w + app.verdict.stepSec * 1000, signal);
     const window = { from: started, to: started + w };
     const verdict = await canaryVsRest(app.metrics, this.d.sources, q.canaries, q.others, window, app.verdict, this.d.config.metrics.maxLagSec, signal);
     if (!verdict) return null;

@@ -82,7 +82,7 @@ beforeAll(async () => {
         repo: upstream.dir, deployPath: "/srv/deployment/demo", targets: fleet.hosts.map((h) => h.name), canaries: ["web01"], batchSize: 3, restart: RESTART,
         smoke: [{ url: `http://{address}:${port}/metrics`, status: 200 }],
         metrics: [{ name: "error ratio", source: "prometheus", query: ratio(""), perHostQuery: ratio('{host="{host}"}'), worse: "up", guardrail: { max: 0.05 } }],
-        verdict: { windowMin: 0.1, canaryWindowMin: 0.1, canaryOnWorse: "rollback", onWorse: "rollback", stepSec: 1, minPoints: 3 },
+        verdict: { windowMin: 0.1, canaryWindowMin: 0.1, canaryOnWorse: "rollback", onWorse: "rollback", stepSec: 1, settleSec: 2, minPoints: 3 },
       },
     },
   }), "test.json");

@@ -54,7 +54,7 @@ beforeAll(async () => {
   }
   prometheus = await startPrometheus({ scrape: targets, scrapeIntervalSec: 1 });
   const metric = { name: "error ratio", source: "prometheus", query: "avg(demo_error_ratio)", perHostQuery: 'max(demo_error_ratio{host="{host}"})', worse: "up", guardrail: { max: 0.05 } };
-  const verdict = { windowMin: 0.05, stepSec: 1, minPoints: 3, onWorse: "rollback" };
+  const verdict = { windowMin: 0.05, stepSec: 1, settleSec: 2, minPoints: 3, onWorse: "rollback" };
   const config = parseConfigText(JSON.stringify({
     chat: "irc", irc: { host: "127.0.0.1", channels: ["#operations"] }, sal: { channels: { "#operations": {} } }, web: { port: 0 },
     metrics: { prometheus: { url: prometheus.url, timeoutMs: 2000 }, maxLagSec: 10 },

@@ -20,7 +20,7 @@ const STEP = 10_000;
 // Two deploys in the past hour: #1 at T1 (errors from 1% to 6%), #2 at T2 (no change in latency).
 const T1 = Math.floor(Date.now() / STEP) * STEP - 50 * MIN;
 const T2 = T1 + 25 * MIN;
-const verdict: VerdictConfig = { windowMin: 5, onWorse: "recommend", canaryWindowMin: 0, canaryOnWorse: "ask", tolerance: 0.25, confidence: 0.99, minPoints: 10, stepSec: 10 };
+const verdict: VerdictConfig = { windowMin: 5, onWorse: "recommend", canaryWindowMin: 0, canaryOnWorse: "ask", tolerance: 0.25, confidence: 0.99, minPoints: 10, stepSec: 10, settleSec: 30 };
 const errors: MetricConfig = { name: "error ratio", source: "graphite", query: "sumSeries(demo.*.errors)", unit: "", worse: "up", guardrail: { max: 0.05 } };
 const latency: MetricConfig = { name: "latency", source: "graphite", query: "demo.latency", unit: "ms", worse: "up" };
 const noise = (i: number) => ((i * 7919) % 13) / 13; // 0..1, deterministic

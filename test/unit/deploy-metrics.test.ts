@@ -95,8 +95,9 @@ describe("the verdict after a deploy", () => {
     const entries = (await s.store.search({ deployId: 12, limit: 10 })).entries;
     expect(entries.map((e) => e.message)).toEqual([expect.stringMatching(/^Metrics after deploy #12 api 0123456\.\.abc1234: WORSE \(after vs before: 1 WORSE, 1 OK of 2\): error ratio WORSE /)]);
     expect(s.book.get(12)[0]).toMatchObject({ stage: "after", action: "recommended !rollback api", verdict: { overall: "WORSE" } });
-    // The windows: after = [end, end + 5 min], before = [start - 5 min, start].
-    expect(s.prom.queries.map((q) => [q.from, q.to])).toEqual(expect.arrayContaining([[START - 5 * MIN, START], [END, END + 5 * MIN]]));
+    // The windows: after = [end + 30 s to settle, then 5 min], before = [start - 5 min, start].
+    const settle = 30_000;
+    expect(s.prom.queries.map((q) => [q.from, q.to])).toEqual(expect.arrayContaining([[START - 5 * MIN, START], [END + settle, END + settle + 5 * MIN]]));
     expect(s.botMetrics.value("tugboat_metric_verdicts_total", { app: "api", stage: "after", verdict: "WORSE" })).toBe(1);
   });
 
@@ -132,12 +133,12 @@ describe("the verdict after a deploy", () => {
   it("an empty series and a lagging one are NO DATA, said plainly", async () => {
     const s = setup();
     s.prom.set("errors", []);
-    s.graphite.set("latency", s.latency.filter((p) => p.t <= END + 2 * MIN));
+    s.graphite.set("latency", s.latency.filter((p) => p.t <= END + 2 * MIN)); // the window ends at END + 30 s + 5 min
     s.watcher.finished(s.op);
     await s.watcher.settle();
     expect(s.lines[1]).toContain(": NO DATA (after vs before: 2 NO DATA of 2)");
     expect(s.lines[2]).toBe("error ratio NO DATA: before: prometheus: no series for errors");
-    expect(s.lines[3]).toBe("latency NO DATA: after: graphite: lagging, the newest point is 180s older than the window's end");
+    expect(s.lines[3]).toBe("latency NO DATA: after: graphite: lagging, the newest point is 210s older than the window's end");
   });
 
   it("too few points after is NO DATA", async () => {
@@ -189,7 +190,9 @@ describe("the canary gate", () => {
     perHost(s, canaryBad);
     const opinion = await s.watcher.canaryGate(q());
     expect(opinion).toEqual({ rollback: false, why: expect.stringMatching(/^canary metrics WORSE: error ratio WORSE 0\.0109 -> 0\.0909 \(/) });
-    expect(s.lines[0]).toBe("metrics: judging the canaries of api #12 (web1) against 2 other hosts for 2 min");
+    expect(s.lines[0]).toBe("metrics: judging the canaries of api #12 (web1) against 2 other hosts for 2 min, from 30 s after the switch");
+    // The window starts when the metrics have settled (30 s by default), not at the switch.
+    expect(s.prom.queries.map((q) => [q.from, q.to])).toContainEqual([END + 30_000, END + 30_000 + 2 * MIN]);
     expect(s.lines[1]).toBe("canary metrics for deploy #12 api: WORSE (canaries vs other hosts: 1 WORSE of 1)");
     expect((await s.store.search({ deployId: 12, limit: 5 })).entries[0]?.message).toMatch(/^Canary metrics for deploy #12 api: WORSE/);
   });
