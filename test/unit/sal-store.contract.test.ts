@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NewSalEntry } from "../../src/sal/entry.js";
 import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
-import type { SalStore } from "../../src/sal/store.js";
+import type { AppendResult, SalStore } from "../../src/sal/store.js";
 import { MemorySalStore } from "../fakes/memory-sal-store.js";
 
 function entry(over: Partial<NewSalEntry> = {}): NewSalEntry {
@@ -143,6 +143,40 @@ describe("SqliteSalStore ordering", () => {
     expect(b.entry.time).toBe(a.entry.time);
     expect((await store.search({ q: "second", before: "2026-11-20", limit: 5 })).entries.map((e) => e.id)).toEqual([b.entry.id]);
     await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("SqliteSalStore group commit", () => {
+  it("commits the appends of one turn together, answers each after its commit, and refuses a bad one alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sal-"));
+    const file = join(dir, "sal.db");
+    const store = new SqliteSalStore(file, () => new Date("2026-11-20T10:00:00.000Z"));
+    // A reader on its own connection: what it sees is committed.
+    const reader = new Database(file, { readonly: true });
+    const committed = () => (reader.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n;
+    const seenAtAnswer: number[] = [];
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      store.append(entry(i === 17 ? { message: null as never } : i === 31 ? { message: "retry", identity: "cron", idempotencyKey: "k1" } : i === 35 ? { message: "retry again", identity: "cron", idempotencyKey: "k1" } : { message: `entry ${i}` }))
+        .then((r) => (seenAtAnswer.push(committed()), r)),
+    );
+    const results = await Promise.allSettled(calls);
+    expect(store.commits).toEqual({ transactions: 1, appends: 39 });
+    // Entry 17 (no message) is refused with SQLite's reason; every other caller has its entry, in call order.
+    expect(results[17]).toMatchObject({ status: "rejected", reason: { message: expect.stringMatching(/NOT NULL constraint failed: entries\.message/) } });
+    const ok = results.filter((r): r is PromiseFulfilledResult<AppendResult> => r.status === "fulfilled").map((r) => r.value);
+    expect(ok).toHaveLength(39);
+    expect(ok.filter((r) => r.created).map((r) => r.entry.id)).toEqual(Array.from({ length: 38 }, (_, i) => i + 1));
+    // The same idempotency key twice in one batch: the second gets the first's entry.
+    expect((results[35] as PromiseFulfilledResult<AppendResult>).value).toEqual({ entry: (results[31] as PromiseFulfilledResult<AppendResult>).value.entry, created: false });
+    // No caller was answered before its entry was visible to another connection.
+    expect(Math.min(...seenAtAnswer)).toBe(38);
+    // Appends after the batch go into the next transaction; close writes what is still pending.
+    const late = store.append(entry({ message: "late" }));
+    await store.close();
+    expect((await late).entry.id).toBe(39);
+    expect(committed()).toBe(39);
+    reader.close();
     rmSync(dir, { recursive: true, force: true });
   });
 });
