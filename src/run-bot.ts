@@ -12,7 +12,7 @@ import type { ChatPort } from "./chat/port.js";
 import type { LoadedConfig } from "./config/load.js";
 import { ConfigError } from "./errors.js";
 import { BotMetrics } from "./observability/bot-metrics.js";
-import { SqliteSalStore } from "./sal/sqlite-store.js";
+import { salFile, SqliteSalStore } from "./sal/sqlite-store.js";
 import { buildWebServer } from "./web/server.js";
 import { buildFleet } from "./fleet/build.js";
 import { buildAlerts } from "./alerts/build.js";
@@ -67,7 +67,7 @@ export async function runBot(loaded: LoadedConfig, dataDir: string, env: NodeJS.
       onEnd: () => void shutdown("end of input"),
     });
   }
-  const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
+  const store = new SqliteSalStore(salFile(dataDir), () => new Date());
   const where = config.chat === "console" ? "" : ` on ${config.irc?.host}:${config.irc?.port}`;
   const banner = (url: string) => process.stderr.write(`tugboat: web UI at ${url}, ${chat.name} chat${where}, data in ${dataDir}\n`);
   const fleet = Object.keys(config.apps).length > 0 ? buildFleet(loaded, dataDir, log, env) : null;

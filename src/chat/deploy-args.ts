@@ -20,7 +20,7 @@ export function splitReason(text: string): { words: string[]; reason: string | n
   return { words: head.split(" ").filter(Boolean), reason: reason === "" ? null : reason };
 }
 
-const reasonText = z.string().min(3, "say why (at least a few words)").max(400, "the reason is too long (400 characters at most)");
+export const reasonText = z.string().min(3, "say why (at least a few words)").max(400, "the reason is too long (400 characters at most)");
 
 /** `APP [REV] -- REASON` with the reason required. */
 export function targetWithReason(second: "ref" | "rev" | "none") {

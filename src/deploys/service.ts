@@ -11,6 +11,7 @@ import type { DeployEvent, GateVerdict, HostProblem } from "../fleet/events.js";
 import { GLOBAL_SCOPE, type DeployJournal } from "../fleet/journal.js";
 import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
 import type { SalService } from "../sal/service.js";
+import { finishedEntry, lockEntry, rollbackEntry, short, startedEntry, unlockEntry } from "./sal-entries.js";
 
 export interface Who {
   readonly nick: string;
@@ -102,7 +103,6 @@ interface Pending {
   readonly expires: number;
 }
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 
 /** `api abc1234..def5678 (3 commits, +120/-30, 1 security patch) to 50 hosts` */
 export function describePreview(p: DeployPreview): string {
@@ -198,8 +198,6 @@ export class DeployService {
 
   private start(preview: DeployPreview, reason: string, by: Who, channel: string): void {
     const r = this.track(preview.app, "deploy", by, channel);
-    const range = `${short(preview.from)}..${short(preview.staged.sha)}`;
-    const commits = preview.from === null ? "first deploy" : `${preview.range.count} commit${preview.range.count === 1 ? "" : "s"}`;
     const onProgress = this.progress(r);
     let started: Promise<unknown> = Promise.resolve();
     const run = this.d.engine
@@ -207,7 +205,7 @@ export class DeployService {
         app: preview.app, ref: preview.ref, staged: preview.staged, reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
           this.d.onEvent?.(e);
-          if (e.type === "started") started = this.sal(`Started deploy ${preview.app} ${range} (${commits}): ${reason}`, by, channel, e.deployId);
+          if (e.type === "started") started = this.sal(startedEntry(preview.app, preview.from, preview.staged.sha, preview.range, reason), by, channel, e.deployId);
           onProgress(e);
         },
         gate: (info) => this.gate(r, info.deployId, info.stage.hosts, info.failed),
@@ -314,7 +312,7 @@ export class DeployService {
       });
       const hosts = result.ok.length;
       const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
-      await this.sal(`Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`, by, channel, result.deploy.id);
+      await this.sal(rollbackEntry(app, result, reason), by, channel, result.deploy.id);
       this.d.watcher?.finished({
         deployId: result.deploy.id, app, kind: "rollback", from: result.from, to: result.to, nick: by.nick, by, reason, channel, state: result.state,
         startedAt: Date.parse(result.deploy.startedAt), finishedAt: result.deploy.finishedAt ? Date.parse(result.deploy.finishedAt) : this.d.now(),
@@ -327,16 +325,8 @@ export class DeployService {
 
   private async finished(r: Running, result: OperationResult, preview: DeployPreview, reason: string): Promise<void> {
     const range = `${short(preview.from)}..${short(preview.staged.sha)}`;
-    const stat = preview.from === null ? "first deploy" : `${preview.range.count} commit${preview.range.count === 1 ? "" : "s"}, +${preview.range.added}/-${preview.range.deleted}`;
-    const failedHosts = result.problems.map((p) => p.host);
-    const failed = failedHosts.length ? ` (failed: ${compressHosts(failedHosts)})` : "";
     const took = formatDuration(result.ms);
-    let entry: string;
-    if (result.state === "succeeded") entry = `Finished deploy ${r.app} ${range} (${stat}) to ${result.ok.length}/${result.ok.length + result.problems.length} hosts in ${took}: ${reason}${failed}`;
-    else if (result.state === "aborted") entry = `Aborted deploy ${r.app} ${range} by ${r.abortedBy ?? r.by.nick} after ${took}${result.rolledBack.length ? `; rolled back ${compressHosts(result.rolledBack)}` : ""}: ${reason}`;
-    else if (result.state === "rolled-back") entry = `Rolled back deploy ${r.app} ${range} after ${took} (${result.summary.split("; ").slice(1, 2).join("")})${result.rolledBack.length ? `; ${compressHosts(result.rolledBack)} back on ${short(preview.from)}` : ""}: ${reason}${failed}`;
-    else entry = `Failed deploy ${r.app} ${range} after ${took}, left as it is: ${reason}${failed}`;
-    await this.sal(entry, r.by, r.channel, result.deploy.id);
+    await this.sal(finishedEntry({ app: r.app, from: preview.from, to: preview.staged.sha, range: preview.range, result, reason, abortedBy: r.abortedBy ?? r.by.nick }), r.by, r.channel, result.deploy.id);
     const causes = result.problems.length ? `; ${groupProblems(result.problems)}` : "";
     const back = result.rolledBack.length ? `; ${compressHosts(result.rolledBack)} back on ${short(preview.from)}` : "";
     const words = { succeeded: "SUCCEEDED", "rolled-back": "ROLLED BACK", failed: "FAILED", aborted: "ABORTED", interrupted: "INTERRUPTED", running: "RUNNING" }[result.state];
@@ -364,7 +354,7 @@ export class DeployService {
     const s = scope === "all" ? GLOBAL_SCOPE : (this.d.engine.app(scope), scope);
     const r = this.d.journal.lock(s, by.nick, reason);
     if (!r.ok) throw new UserError(`${scope} is already locked by ${r.lock.nick} (${formatDuration(this.d.now() - Date.parse(r.lock.at))} ago): ${r.lock.reason}`);
-    await this.sal(`Locked ${scope === "all" ? "all deploys (freeze)" : scope}: ${reason}`, by, channel, null);
+    await this.sal(lockEntry(scope, reason), by, channel, null);
     return [`locked ${scope === "all" ? "all deploys" : scope}: ${reason}`];
   }
 
@@ -375,7 +365,7 @@ export class DeployService {
     const parts: string[] = [];
     if (r.lock) parts.push(`unlocked ${scope} (locked by ${r.lock.nick}: ${r.lock.reason})`);
     for (const d of r.interrupted) parts.push(`cleared stale ${d.kind} #${d.id} by ${d.nick}`);
-    await this.sal(`Unlocked ${scope === "all" ? "all deploys" : scope}${r.interrupted.length ? ` (cleared stale deploy #${r.interrupted.map((d) => d.id).join(", #")})` : ""}`, by, channel, null);
+    await this.sal(unlockEntry(scope, r.interrupted), by, channel, null);
     return [parts.join("; ")];
   }
 

@@ -4,6 +4,7 @@
 // own savepoint, so one that fails is refused alone and the others are still written; every caller is
 // answered after the commit that holds its entry.
 
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { NewSalEntry, SalEntry, SalSource } from "./entry.js";
 import { decodeCursor, encodeCursor, endOfDay, searchWords, type AppendResult, type SalPage, type SalQuery, type SalStore } from "./store.js";
@@ -76,6 +77,9 @@ function toEntry(r: Row): SalEntry {
     task: r.task,
   };
 }
+
+/** The SAL of a data directory: the bot and `tugboat deploy` in a terminal write the same file. */
+export const salFile = (dataDir: string) => join(dataDir, "sal.sqlite3");
 
 interface PendingAppend {
   readonly entry: NewSalEntry;

@@ -1,7 +1,9 @@
 // `tugboat deploy|rollback|status|lock|unlock` as a user runs them, on the local transport.
-import { existsSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { cleanEnv, consoleConfig, freePort, runCli, tempDir, writeConfig } from "./harness.js";
 import { spawn } from "node:child_process";
@@ -41,7 +43,7 @@ describe("a deploy killed mid-rollout", () => {
       apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["web"], canaries: ["web1"], batchSize: 1, restart: "sleep 0.4" } },
     });
     const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
-    expect((await runCli(["deploy", "app", "-m", "v1"], { env, timeoutMs: 60_000 })).code).toBe(0);
+    expect((await runCli(["deploy", "app", "-m", "ship v1"], { env, timeoutMs: 60_000 })).code).toBe(0);
     upstream.commit({ "f1.txt": "v2\n" }, "v2");
 
     const child = spawn(process.execPath, [BIN, "deploy", "app", "-m", "v2, to be killed"], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -81,11 +83,74 @@ describe("a deploy killed mid-rollout", () => {
   it("lock and unlock: a freeze refuses deploys with who and why", async (t) => {
     const env = cleanEnv({ TUGBOAT_DATA_DIR: tempDir(t) });
     expect((await runCli(["lock", "all", "-m", "incident T99", "--nick", "carol"], { env })).stdout).toBe("locked all deploys (global freeze): incident T99\n");
-    const refused = await runCli(["deploy", "demo", "-m", "x", "--nick", "alice"], { env, timeoutMs: 60_000 });
+    const refused = await runCli(["deploy", "demo", "-m", "try anyway", "--nick", "alice"], { env, timeoutMs: 60_000 });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^tugboat: all deploys are frozen by carol \d+(\.\d)?m?s ago: incident T99\n$/);
     expect((await runCli(["unlock", "all"], { env })).stdout).toMatch(/^unlocked all \(locked by carol/);
   }, 90_000);
+});
+
+describe("the SAL of deploys run from a terminal", () => {
+  it("records every deploy, rollback, lock and unlock with its commit range, as the bot words them", async (t) => {
+    const temp = new TempDirs();
+    t.onTestFinished(() => temp.removeAll());
+    const dataDir = tempDir(t);
+    const upstream = UpstreamRepo.create(temp.make());
+    upstream.commit({ "index.html": "v1\n" }, "v1");
+    const config = writeConfig(dataDir, {
+      chat: "console",
+      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1" }, { name: "h2" }] },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["h1", "h2"] } },
+    });
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
+    const cli = async (...args: string[]) => {
+      const r = await runCli([...args, "--nick", "dana"], { env, timeoutMs: 60_000 });
+      expect(r).toMatchObject({ code: 0, stderr: "" });
+      return r.stdout;
+    };
+    await cli("deploy", "app", "-m", "ship v1");
+    upstream.commit({ "index.html": "v2\n", "new.txt": "x\n" }, "v2");
+    upstream.commit({ "new.txt": "y\n" }, "v2.1");
+    await cli("deploy", "app", "-m", "ship v2 (T123)");
+    await cli("rollback", "app", "-m", "v2 breaks logins");
+    await cli("lock", "app", "-m", "investigating logins");
+    await cli("unlock", "app");
+    const store = new SqliteSalStore(join(dataDir, "sal.sqlite3"), () => new Date());
+    t.onTestFinished(() => store.close());
+    const entries = (await store.search({ limit: 20 })).entries.reverse();
+    expect(entries.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^Started deploy app nothing\.\.[0-9a-f]{7} \(first deploy\): ship v1$/),
+      expect.stringMatching(/^Finished deploy app nothing\.\.[0-9a-f]{7} \(first deploy\) to 2\/2 hosts in [\d.]+m?s: ship v1$/),
+      expect.stringMatching(/^Started deploy app [0-9a-f]{7}\.\.[0-9a-f]{7} \(2 commits\): ship v2 \(T123\)$/),
+      expect.stringMatching(/^Finished deploy app [0-9a-f]{7}\.\.[0-9a-f]{7} \(2 commits, \+2\/-1\) to 2\/2 hosts in [\d.]+m?s: ship v2 \(T123\)$/),
+      expect.stringMatching(/^Rolled back app to [0-9a-f]{7} on 2 hosts in [\d.]+m?s: v2 breaks logins$/),
+      "Locked app: investigating logins",
+      "Unlocked app",
+    ]);
+    // Who and how: the nick given, from the terminal's user and host; linked to the deploy, with the task.
+    for (const e of entries) expect(e).toMatchObject({ nick: "dana", source: "cli", identity: `${userInfo().username}@${hostname()}`, channel: null });
+    expect(entries.map((e) => e.deployId)).toEqual([1, 1, 2, 2, 3, null, null]);
+    expect(entries[3]!.task).toBe("T123");
+    // The range is the deploy's: v1's release up to v2.1.
+    const [from, to] = /([0-9a-f]{7})\.\.([0-9a-f]{7})/.exec(entries[3]!.message)!.slice(1);
+    expect(entries[4]!.message).toContain(`to ${from} `);
+    expect(from).not.toBe(to);
+  }, 180_000);
+
+  it("a SAL that cannot be opened stops the command before it touches the fleet", async (t) => {
+    const dataDir = tempDir(t);
+    mkdirSync(join(dataDir, "sal.sqlite3"));
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir });
+    const r = await runCli(["deploy", "demo", "-m", "try it"], { env, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tugboat: cannot open the SAL at .*sal\.sqlite3, so nothing was done: /);
+    expect((await runCli(["status", "demo"], { env })).stdout).toMatch(/^demo: 6 hosts: 6 on no release/);
+  }, 90_000);
+
+  it("a reason is checked as in the channel: a few characters at least", async (t) => {
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: tempDir(t) });
+    expect(await runCli(["deploy", "demo", "-m", "x"], { env })).toMatchObject({ code: 1, stderr: 'tugboat: say why (at least a few words): tugboat deploy demo -m "why"\n' });
+  }, 30_000);
 });
 
 describe("!deploy in the terminal chat", () => {

@@ -1,0 +1,47 @@
+// The SAL's words for deploys, rollbacks and locks: one wording whether the bot ran the operation
+// (`!deploy`) or a terminal did (`tugboat deploy`), so a reader of the SAL sees the same entries, each
+// with its commit range.
+
+import { compressHosts } from "../chat/format.js";
+import { formatDuration, groupProblems, type OperationResult } from "../fleet/engine.js";
+import type { CommitRange } from "../git/commit-range.js";
+
+export const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
+
+type Counted = Pick<CommitRange, "count" | "added" | "deleted">;
+
+const commits = (from: string | null, r: Counted) => (from === null ? "first deploy" : `${r.count} commit${r.count === 1 ? "" : "s"}`);
+
+/** "Started deploy api 0123456..abc1234 (3 commits): REASON" */
+export function startedEntry(app: string, from: string | null, to: string, range: Counted, reason: string): string {
+  return `Started deploy ${app} ${short(from)}..${short(to)} (${commits(from, range)}): ${reason}`;
+}
+
+/** How a deploy ended: finished, aborted, rolled back by a gate or the failure budget, or failed. */
+export function finishedEntry(o: { app: string; from: string | null; to: string; range: Counted; result: OperationResult; reason: string; abortedBy: string }): string {
+  const { app, from, result, reason } = o;
+  const range = `${short(from)}..${short(o.to)}`;
+  const stat = from === null ? "first deploy" : `${commits(from, o.range)}, +${o.range.added}/-${o.range.deleted}`;
+  const failedHosts = result.problems.map((p) => p.host);
+  const failed = failedHosts.length ? ` (failed: ${compressHosts(failedHosts)})` : "";
+  const took = formatDuration(result.ms);
+  if (result.state === "succeeded") return `Finished deploy ${app} ${range} (${stat}) to ${result.ok.length}/${result.ok.length + result.problems.length} hosts in ${took}: ${reason}${failed}`;
+  if (result.state === "aborted") return `Aborted deploy ${app} ${range} by ${o.abortedBy} after ${took}${result.rolledBack.length ? `; rolled back ${compressHosts(result.rolledBack)}` : ""}: ${reason}`;
+  if (result.state === "rolled-back") return `Rolled back deploy ${app} ${range} after ${took} (${result.summary.split("; ").slice(1, 2).join("")})${result.rolledBack.length ? `; ${compressHosts(result.rolledBack)} back on ${short(from)}` : ""}: ${reason}${failed}`;
+  return `Failed deploy ${app} ${range} after ${took}, left as it is: ${reason}${failed}`;
+}
+
+/** "Rolled back api to 0123456 on 3 hosts in 1.2s: REASON" (and the hosts it could not). */
+export function rollbackEntry(app: string, result: OperationResult, reason: string): string {
+  const hosts = result.ok.length;
+  const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
+  return `Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`;
+}
+
+export function lockEntry(scope: string, reason: string): string {
+  return `Locked ${scope === "all" ? "all deploys (freeze)" : scope}: ${reason}`;
+}
+
+export function unlockEntry(scope: string, interrupted: ReadonlyArray<{ id: number }>): string {
+  return `Unlocked ${scope === "all" ? "all deploys" : scope}${interrupted.length ? ` (cleared stale deploy #${interrupted.map((d) => d.id).join(", #")})` : ""}`;
+}
