@@ -10,6 +10,8 @@ import type { ChatPort } from "./chat/port.js";
 import { Router } from "./chat/router.js";
 import type { LoadedConfig } from "./config/load.js";
 import type { SalEntry } from "./sal/entry.js";
+import { reportChannel } from "./deploys/sal-entries.js";
+import { SalFollower } from "./sal/follower.js";
 import { SalService } from "./sal/service.js";
 import type { SalStore } from "./sal/store.js";
 import { BotMetrics } from "./observability/bot-metrics.js";
@@ -113,7 +115,7 @@ export function createApp(deps: AppDeps): App {
           owns: (id) => board.owns(id), emit: (e) => board.onEvent(e, "journal"), log: log.child({ component: "journal-follower" }),
         })
       : null;
-  const reportTo = Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
+  const reportTo = reportChannel(config);
   const announceDeploy = (channel: string, text: string) => {
     for (const line of splitMessage(text, chat.budget(channel, true)).slice(0, 4)) chat.send(channel, line, { notice: true, kind: "deploy" });
   };
@@ -233,12 +235,15 @@ export function createApp(deps: AppDeps): App {
   chat.onMessage((m) => router.handle(m));
 
   // Entries from scripts and deploys are announced; IRC entries were typed in the channel already.
-  sal.onEntry((entry) => {
+  const announceEntry = (entry: SalEntry) => {
     // IRC entries were typed in the channel already; deploys announce themselves in their own words.
     if (entry.source === "irc" || entry.source === "console" || entry.source === "deploy" || !entry.channel) return;
     const text = announcement(entry, links.entry(entry.id));
     for (const line of splitMessage(text, chat.budget(entry.channel, true)).slice(0, 3)) chat.send(entry.channel, line, { notice: true, kind: "sal" });
-  });
+  };
+  sal.onEntry(announceEntry);
+  // What other processes write to the same SAL (deploys from a terminal) is announced too.
+  const salFollower = new SalFollower({ sal, announce: announceEntry, log: log.child({ component: "sal-follower" }), everyMs: 1000 });
 
   const web = deps.web({
     config,
@@ -283,6 +288,7 @@ export function createApp(deps: AppDeps): App {
       alerts?.announcer.start();
       alerts?.watch?.start();
       follower?.start();
+      await salFollower.start();
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };
@@ -295,6 +301,7 @@ export function createApp(deps: AppDeps): App {
       await watcher?.close();
       await chat.stop(reason);
       follower?.stop();
+      await salFollower.stop();
       await board?.close();
       await web.close();
       await deps.fleet?.close();

@@ -8,7 +8,7 @@ import type { Writable } from "node:stream";
 import { pino } from "pino";
 import type { LoadedConfig } from "../config/load.js";
 import { reasonText } from "../chat/deploy-args.js";
-import { finishedEntry, lockEntry, rollbackEntry, startedEntry, unlockEntry } from "../deploys/sal-entries.js";
+import { finishedEntry, lockEntry, reportChannel, rollbackEntry, startedEntry, unlockEntry } from "../deploys/sal-entries.js";
 import { UserError } from "../errors.js";
 import { buildFleet } from "../fleet/build.js";
 import { GLOBAL_SCOPE } from "../fleet/journal.js";
@@ -54,11 +54,13 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
   const onSignal = () => abort.abort();
   process.once("SIGINT", onSignal);
   const identity = `${userInfo().username}@${hostname()}`;
+  // The channel the bot reports deploys in: a running bot announces the entries there.
+  const channel = reportChannel(o.loaded.config);
   const salFailures: string[] = [];
   /** Writes an entry; a failure is reported at the end (the fleet has changed either way). */
   const record = async (message: string, deployId: number | null): Promise<void> => {
     try {
-      await sal!.log({ nick: o.nick, message, source: "cli", identity, deployId });
+      await sal!.log({ nick: o.nick, message, source: "cli", identity, deployId, channel });
     } catch (e) {
       salFailures.push(`${(e as Error).message} (the entry: ${message})`);
     }

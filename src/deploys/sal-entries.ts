@@ -3,8 +3,14 @@
 // with its commit range.
 
 import { compressHosts } from "../chat/format.js";
+import type { Config } from "../config/schema.js";
 import { formatDuration, groupProblems, type OperationResult } from "../fleet/engine.js";
 import type { CommitRange } from "../git/commit-range.js";
+
+/** Where deploys are reported: the first SAL channel, else the first channel the bot joins. */
+export function reportChannel(config: Config): string | null {
+  return Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
+}
 
 export const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 

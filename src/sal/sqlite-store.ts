@@ -97,6 +97,7 @@ export class SqliteSalStore implements SalStore {
   private readonly byKey: Database.Statement;
   private readonly byId: Database.Statement;
   private readonly lastTime: Database.Statement;
+  private readonly afterStmt: Database.Statement;
   /** Search statements by SQL text (a handful of filter combinations). */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -117,6 +118,7 @@ export class SqliteSalStore implements SalStore {
     this.byKey = this.db.prepare("SELECT * FROM entries WHERE identity IS ? AND idempotency_key = ?");
     this.byId = this.db.prepare("SELECT * FROM entries WHERE id = ?");
     this.lastTime = this.db.prepare("SELECT time FROM entries ORDER BY id DESC LIMIT 1");
+    this.afterStmt = this.db.prepare("SELECT * FROM entries WHERE id > ? ORDER BY id LIMIT ?");
   }
 
   private readonly appendTx = (e: NewSalEntry): AppendResult => {
@@ -231,6 +233,14 @@ export class SqliteSalStore implements SalStore {
     const entries = rows.slice(0, query.limit).map(toEntry);
     const last = entries.at(-1);
     return { entries, nextCursor: more && last ? encodeCursor(last.id) : null };
+  }
+
+  async after(id: number, limit: number): Promise<SalEntry[]> {
+    return (this.afterStmt.all(id, limit) as Row[]).map(toEntry);
+  }
+
+  async lastId(): Promise<number> {
+    return (this.db.prepare("SELECT coalesce(max(id), 0) AS id FROM entries").get() as { id: number }).id;
   }
 
   async count(): Promise<number> {

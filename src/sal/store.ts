@@ -36,6 +36,10 @@ export interface SalStore {
   get(id: number): Promise<SalEntry | null>;
   search(query: SalQuery): Promise<SalPage>;
   count(): Promise<number>;
+  /** Entries with an id above `id`, oldest first, at most `limit` (following what other processes write). */
+  after(id: number, limit: number): Promise<SalEntry[]>;
+  /** The highest id written so far (0 when empty). */
+  lastId(): Promise<number>;
   close(): Promise<void>;
 }
 

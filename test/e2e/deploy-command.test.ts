@@ -128,7 +128,7 @@ describe("the SAL of deploys run from a terminal", () => {
       "Unlocked app",
     ]);
     // Who and how: the nick given, from the terminal's user and host; linked to the deploy, with the task.
-    for (const e of entries) expect(e).toMatchObject({ nick: "dana", source: "cli", identity: `${userInfo().username}@${hostname()}`, channel: null });
+    for (const e of entries) expect(e).toMatchObject({ nick: "dana", source: "cli", identity: `${userInfo().username}@${hostname()}`, channel: "#operations" });
     expect(entries.map((e) => e.deployId)).toEqual([1, 1, 2, 2, 3, null, null]);
     expect(entries[3]!.task).toBe("T123");
     // The range is the deploy's: v1's release up to v2.1.
@@ -136,6 +136,45 @@ describe("the SAL of deploys run from a terminal", () => {
     expect(entries[4]!.message).toContain(`to ${from} `);
     expect(from).not.toBe(to);
   }, 180_000);
+
+  it("a running bot announces them in its channel, once", async (t) => {
+    const temp = new TempDirs();
+    t.onTestFinished(() => temp.removeAll());
+    const dataDir = tempDir(t);
+    const upstream = UpstreamRepo.create(temp.make());
+    upstream.commit({ "index.html": "v1\n" }, "v1");
+    const config = writeConfig(dataDir, {
+      ...consoleConfig(await freePort()),
+      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1" }] },
+      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["h1"] } },
+    });
+    writeFileSync(join(dataDir, "api-token"), "token\n");
+    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
+    const bot = spawn(process.execPath, [BIN, "start"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    t.onTestFinished(() => void bot.kill("SIGKILL"));
+    let out = "";
+    bot.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const seen = (re: RegExp, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const started = Date.now();
+        const check = setInterval(() => {
+          if (re.test(out)) return clearInterval(check), resolve();
+          if (Date.now() - started > 30_000) clearInterval(check), reject(new Error(`no ${what} in the bot's output:\n${out}`));
+        }, 50);
+      });
+    bot.stdin.write("!log the bot is up\n");
+    await seen(/<tugboat> you: Logged the message/, "answer to !log");
+    const r = await runCli(["deploy", "app", "-m", "ship v1 from a terminal", "--nick", "dana"], { env, timeoutMs: 60_000 });
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    await seen(/-tugboat- SAL: dana \(via [^)]+\): Finished deploy app /, "announcement of the terminal's deploy");
+    bot.stdin.end();
+    await new Promise((resolve) => bot.once("close", resolve));
+    const announced = out.split("\n").filter((l) => l.includes("-tugboat- SAL: "));
+    expect(announced).toEqual([
+      expect.stringMatching(new RegExp(`^#operations -tugboat- SAL: dana \\(via ${userInfo().username}@${hostname()}\\): Started deploy app nothing\\.\\.[0-9a-f]{7} \\(first deploy\\): ship v1 from a terminal <http://127\\.0\\.0\\.1:\\d+/log/2>$`)),
+      expect.stringMatching(/^#operations -tugboat- SAL: dana \(via .*\): Finished deploy app nothing\.\.[0-9a-f]{7} \(first deploy\) to 1\/1 hosts in .*: ship v1 from a terminal <http:\/\/127\.0\.0\.1:\d+\/log\/3>$/),
+    ]);
+  }, 120_000);
 
   it("a SAL that cannot be opened stops the command before it touches the fleet", async (t) => {
     const dataDir = tempDir(t);

@@ -26,6 +26,14 @@ export class MemorySalStore implements SalStore {
     return { entry, created: true };
   }
 
+  async after(id: number, limit: number): Promise<SalEntry[]> {
+    return this.entries.filter((e) => e.id > id).slice(0, limit);
+  }
+
+  async lastId(): Promise<number> {
+    return this.entries.length;
+  }
+
   async get(id: number): Promise<SalEntry | null> {
     return this.entries[id - 1] ?? null;
   }

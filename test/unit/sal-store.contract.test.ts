@@ -51,6 +51,18 @@ describe.each(Object.keys(factories))("SalStore contract: %s", (kind) => {
     await store.close();
   });
 
+  it("lists the entries after an id, oldest first, and knows the last id", async () => {
+    const store = make();
+    expect(await store.lastId()).toBe(0);
+    expect(await store.after(0, 10)).toEqual([]);
+    const written = [];
+    for (let i = 0; i < 5; i++) written.push((await store.append(entry({ message: `entry ${i}` }))).entry);
+    expect(await store.lastId()).toBe(written[4]!.id);
+    expect(await store.after(written[1]!.id, 2)).toEqual([written[2], written[3]]);
+    expect(await store.after(written[4]!.id, 10)).toEqual([]);
+    await store.close();
+  });
+
   it("an idempotency key makes a retried append return the first entry", async () => {
     const store = make();
     const first = await store.append(entry({ identity: "cron@deploy1", idempotencyKey: "k1", source: "api" }));
