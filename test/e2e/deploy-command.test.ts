@@ -2,13 +2,29 @@
 import { existsSync, mkdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, type TestContext } from "vitest";
 import { SqliteSalStore } from "../../src/sal/sqlite-store.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { cleanEnv, consoleConfig, freePort, runCli, tempDir, writeConfig } from "./harness.js";
 import { spawn } from "node:child_process";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "tugboat.js");
+
+/** A data directory with a config for one app (a fresh upstream at v1) on local hosts; its env. */
+function appFixture(t: TestContext, config: { hosts: Array<{ name: string; groups?: string[] }>; app?: Record<string, unknown>; top?: Record<string, unknown> }) {
+  const temp = new TempDirs();
+  t.onTestFinished(() => temp.removeAll());
+  const dataDir = tempDir(t);
+  const upstream = UpstreamRepo.create(temp.make());
+  upstream.commit({ "index.html": "v1\n" }, "v1");
+  const file = writeConfig(dataDir, {
+    chat: "console",
+    ...config.top,
+    fleet: { transport: "local", localRoot: "fleet", hosts: config.hosts },
+    apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: config.hosts.map((h) => h.name), ...config.app } },
+  });
+  return { dataDir, upstream, env: cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: file }) };
+}
 
 describe("tugboat deploy with the embedded default", () => {
   it("deploys the demo app to the demo fleet, reports status, and rolls back", async (t) => {
@@ -92,17 +108,7 @@ describe("a deploy killed mid-rollout", () => {
 
 describe("the SAL of deploys run from a terminal", () => {
   it("records every deploy, rollback, lock and unlock with its commit range, as the bot words them", async (t) => {
-    const temp = new TempDirs();
-    t.onTestFinished(() => temp.removeAll());
-    const dataDir = tempDir(t);
-    const upstream = UpstreamRepo.create(temp.make());
-    upstream.commit({ "index.html": "v1\n" }, "v1");
-    const config = writeConfig(dataDir, {
-      chat: "console",
-      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1" }, { name: "h2" }] },
-      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["h1", "h2"] } },
-    });
-    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
+    const { dataDir, upstream, env } = appFixture(t, { hosts: [{ name: "h1" }, { name: "h2" }] });
     const cli = async (...args: string[]) => {
       const r = await runCli([...args, "--nick", "dana"], { env, timeoutMs: 60_000 });
       expect(r).toMatchObject({ code: 0, stderr: "" });
@@ -138,18 +144,8 @@ describe("the SAL of deploys run from a terminal", () => {
   }, 180_000);
 
   it("a running bot announces them in its channel, once", async (t) => {
-    const temp = new TempDirs();
-    t.onTestFinished(() => temp.removeAll());
-    const dataDir = tempDir(t);
-    const upstream = UpstreamRepo.create(temp.make());
-    upstream.commit({ "index.html": "v1\n" }, "v1");
-    const config = writeConfig(dataDir, {
-      ...consoleConfig(await freePort()),
-      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1" }] },
-      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["h1"] } },
-    });
+    const { dataDir, env } = appFixture(t, { hosts: [{ name: "h1" }], top: consoleConfig(await freePort()) });
     writeFileSync(join(dataDir, "api-token"), "token\n");
-    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
     const bot = spawn(process.execPath, [BIN, "start"], { env, stdio: ["pipe", "pipe", "pipe"] });
     t.onTestFinished(() => void bot.kill("SIGKILL"));
     let out = "";
@@ -194,19 +190,8 @@ describe("the SAL of deploys run from a terminal", () => {
 
 describe("!deploy in the terminal chat", () => {
   it("an app that requires confirmation waits for !yes from the same person, then ships", async (t) => {
-    const temp = new TempDirs();
-    t.onTestFinished(() => temp.removeAll());
-    const dataDir = tempDir(t);
-    const upstream = UpstreamRepo.create(temp.make());
-    upstream.commit({ "index.html": "v1\n" }, "v1");
-    const port = await freePort();
-    const config = writeConfig(dataDir, {
-      ...consoleConfig(port),
-      fleet: { transport: "local", localRoot: "fleet", hosts: [{ name: "h1", groups: ["web"] }, { name: "h2", groups: ["web"] }] },
-      apps: { app: { repo: upstream.dir, deployPath: "/srv/app", targets: ["web"], confirm: true } },
-    });
+    const { dataDir, env } = appFixture(t, { hosts: [{ name: "h1", groups: ["web"] }, { name: "h2", groups: ["web"] }], app: { targets: ["web"], confirm: true }, top: consoleConfig(await freePort()) });
     writeFileSync(join(dataDir, "api-token"), "token\n");
-    const env = cleanEnv({ TUGBOAT_DATA_DIR: dataDir, TUGBOAT_CONFIG: config });
     const r = await runCli(["start"], { env, input: "!yes\n!deploy app -- needs a yes\n!status app\n!yes\n", timeoutMs: 60_000 });
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe("#operations <tugboat> you: nothing to confirm (a !deploy waits for !yes from the same account for a limited time)");
