@@ -299,9 +299,9 @@ export function createApp(deps: AppDeps): App {
       alerts?.announcer.stop();
       await deploys?.settle();
       await watcher?.close();
+      await salFollower.stop();
       await chat.stop(reason);
       follower?.stop();
-      await salFollower.stop();
       await board?.close();
       await web.close();
       await deps.fleet?.close();

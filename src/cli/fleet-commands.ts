@@ -98,12 +98,11 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
     const tty = Boolean(o.out.isTTY);
     let lastStage = "";
     // A deploy's commit range, counted in the staging repository once the engine has staged the revision.
-    const noRange = { count: 0, added: 0, deleted: 0 };
-    let range: Promise<{ count: number; added: number; deleted: number }> = Promise.resolve(noRange);
+    let range: Promise<{ count: number; added: number; deleted: number } | null> = Promise.resolve(null);
     let started: Promise<void> = Promise.resolve();
     const onEvent = (e: DeployEvent) => {
       if (e.type === "started" && e.kind === "deploy") {
-        range = fleet.staging(app).range(e.from, e.to, { limit: 1 }).catch(() => noRange);
+        range = fleet.staging(app).range(e.from, e.to, { limit: 1 }).catch((err: unknown) => (log.warn({ err }, "could not count the commits of the deploy's range"), null));
         started = range.then((r) => record(startedEntry(app, e.from, e.to, r, reason!.trim()), e.deployId));
       }
       recordLeftOut(fleet.journal, e);

@@ -16,18 +16,19 @@ export const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing")
 
 type Counted = Pick<CommitRange, "count" | "added" | "deleted">;
 
-const commits = (from: string | null, r: Counted) => (from === null ? "first deploy" : `${r.count} commit${r.count === 1 ? "" : "s"}`);
+/** null: the range could not be counted (the entry says so rather than a wrong count). */
+const commits = (from: string | null, r: Counted | null) => (from === null ? "first deploy" : r === null ? "commits not counted" : `${r.count} commit${r.count === 1 ? "" : "s"}`);
 
 /** "Started deploy api 0123456..abc1234 (3 commits): REASON" */
-export function startedEntry(app: string, from: string | null, to: string, range: Counted, reason: string): string {
+export function startedEntry(app: string, from: string | null, to: string, range: Counted | null, reason: string): string {
   return `Started deploy ${app} ${short(from)}..${short(to)} (${commits(from, range)}): ${reason}`;
 }
 
 /** How a deploy ended: finished, aborted, rolled back by a gate or the failure budget, or failed. */
-export function finishedEntry(o: { app: string; from: string | null; to: string; range: Counted; result: OperationResult; reason: string; abortedBy: string }): string {
+export function finishedEntry(o: { app: string; from: string | null; to: string; range: Counted | null; result: OperationResult; reason: string; abortedBy: string }): string {
   const { app, from, result, reason } = o;
   const range = `${short(from)}..${short(o.to)}`;
-  const stat = from === null ? "first deploy" : `${commits(from, o.range)}, +${o.range.added}/-${o.range.deleted}`;
+  const stat = from === null || o.range === null ? commits(from, o.range) : `${commits(from, o.range)}, +${o.range.added}/-${o.range.deleted}`;
   const failedHosts = result.problems.map((p) => p.host);
   const failed = failedHosts.length ? ` (failed: ${compressHosts(failedHosts)})` : "";
   const took = formatDuration(result.ms);

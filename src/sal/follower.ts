@@ -28,6 +28,7 @@ export class SalFollower {
   /** From the entry written last: what was there before the bot started is not announced. */
   async start(): Promise<void> {
     this.cursor = await this.d.sal.store.lastId();
+    for (const id of this.own) if (id <= this.cursor) this.own.delete(id);
     this.timer = setInterval(() => void this.poll(), this.d.everyMs);
   }
 
