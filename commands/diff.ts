@@ -23,6 +23,6 @@ export const diff = defineCommand({
     const { preview, line } = await deploysOf(ctx).diff(app, ref, ctx.signal);
     const commits = preview.range.commits.slice(0, 3).map((c) => `${c.short} ${c.author}: ${c.subject}`);
     const more = preview.range.count > 3 ? [`and ${preview.range.count - 3} more`] : [];
-    return { lines: [line, ...commits, ...more] };
+    return { lines: [line, ...commits, ...more, `the diff: ${ctx.services.links.diff(app, preview.from, preview.staged.sha)}`] };
   },
 });

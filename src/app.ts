@@ -101,6 +101,7 @@ export function createApp(deps: AppDeps): App {
     entry: (id) => `${baseUrl}/log/${id}`,
     home: () => `${baseUrl}/`,
     help: (command) => `${baseUrl}/help${command ? `#${command}` : ""}`,
+    diff: (app, from, to) => `${baseUrl}/diff/${encodeURIComponent(app)}?${from ? `from=${from}&` : ""}to=${to}`,
   };
   const acl = new Acl(config);
   const fleet = deps.fleet;

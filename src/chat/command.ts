@@ -31,6 +31,8 @@ export interface Links {
   entry(id: number): string;
   home(): string;
   help(command?: string): string;
+  /** The web page of what a deploy of `to` would ship over `from` (null: a first deploy). */
+  diff(app: string, from: string | null, to: string): string;
 }
 
 export interface CommandContext {

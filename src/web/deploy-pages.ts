@@ -59,6 +59,45 @@ export interface DeployPageInput {
   readonly metrics?: string | null;
 }
 
+/** The commits of a range and its diffstat, or why they are missing. */
+function rangeSection(range: CommitRange | null, error: string | null): string {
+  if (!range) return `<p class="muted">${e(error ?? "no commit range")}</p>`;
+  const commits =
+    range.commits.map((c) => `<li><code>${c.url ? `<a href="${e(c.url)}">${e(c.short)}</a>` : e(c.short)}</code> ${e(c.author)}: ${e(c.subject)}</li>`).join("\n") +
+    (range.count > range.commits.length ? `<li>and ${range.count - range.commits.length} more</li>` : "");
+  return `<p><strong>${range.count}</strong> commit${range.count === 1 ? "" : "s"}, <span class="add">+${range.added}</span>/<span class="del">-${range.deleted}</span> in ${range.filesChanged} file${range.filesChanged === 1 ? "" : "s"}</p><ul class="commits">${commits}</ul>`;
+}
+
+/** A unified diff, added and deleted lines marked, or why it is missing; security patches never shown. */
+function diffSection(diff: string | null, error: string | null): string {
+  const body = diff
+    ? `<pre class="diff">${diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>`
+    : `<p class="muted">${e(error ?? "no diff")}</p>`;
+  return `${body}\n<p class="muted">Security patches are deployed on top of this range and never shown here.</p>`;
+}
+
+export interface DiffPageInput {
+  readonly app: string;
+  /** The release live now (null: a first deploy). */
+  readonly from: string | null;
+  readonly to: string;
+  readonly range: CommitRange | null;
+  readonly diff: string | null;
+  readonly rangeError: string | null;
+  readonly baseUrl: string;
+}
+
+/** What a deploy would ship (`!diff`'s link): the range, its commits and the diff, before any deploy. */
+export function renderDiffPage(p: DiffPageInput): string {
+  const body = `<h1>${e(p.app)}: <code>${e(short(p.from))}..${e(short(p.to))}</code></h1>
+<p class="muted">What a deploy of <code>${e(short(p.to))}</code> would ship over ${p.from ? `<code>${e(short(p.from))}</code>` : "nothing (a first deploy)"}. Deploys that ran are under <a href="${sitePath(p.baseUrl, `/deploys?app=${encodeURIComponent(p.app)}`)}">Deploys</a>.</p>
+<h2>Changes</h2>
+${rangeSection(p.range, p.rangeError)}
+<h2>Diff</h2>
+${diffSection(p.diff, p.rangeError)}`;
+  return layout({ title: `diff ${p.app} ${short(p.from)}..${short(p.to)}`, body, baseUrl: p.baseUrl });
+}
+
 export function renderDeployPage(p: DeployPageInput): string {
   const d = p.deploy;
   const hosts = new Map<string, StepRecord[]>();
@@ -73,14 +112,7 @@ export function renderDeployPage(p: DeployPageInput): string {
       return `<tr id="host-${e(host)}"><td>${e(host)}</td><td>${failed ? `<span class="tag state-failed">${e(failed.outcome.toUpperCase())}</span>` : `<span class="tag state-succeeded">OK</span>`}</td><td>${total} ms</td><td>${cells}${failed?.detail ? `<pre class="tail">${e(failed.detail)}</pre>` : ""}</td></tr>`;
     })
     .join("\n");
-  const commits = p.range
-    ? p.range.commits
-        .map((c) => `<li><code>${c.url ? `<a href="${e(c.url)}">${e(c.short)}</a>` : e(c.short)}</code> ${e(c.author)}: ${e(c.subject)}</li>`)
-        .join("\n") + (p.range.count > p.range.commits.length ? `<li>and ${p.range.count - p.range.commits.length} more</li>` : "")
-    : "";
-  const rangeHtml = p.range
-    ? `<p><strong>${p.range.count}</strong> commit${p.range.count === 1 ? "" : "s"}, <span class="add">+${p.range.added}</span>/<span class="del">-${p.range.deleted}</span> in ${p.range.filesChanged} file${p.range.filesChanged === 1 ? "" : "s"}</p><ul class="commits">${commits}</ul>`
-    : `<p class="muted">${e(p.rangeError ?? "no commit range")}</p>`;
+  const rangeHtml = rangeSection(p.range, p.rangeError);
   const sal = p.sal.map((s) => `<li><a href="${sitePath(p.baseUrl, `/log/${s.id}`)}">${e(s.time.slice(11, 16))}</a> ${e(s.nick)}: ${linkify(s.message, p.rules)}</li>`).join("\n");
   const body = `<h1>${e(d.kind === "rollback" ? "Rollback" : "Deploy")} #${d.id}: ${e(d.app)} ${stateBadge(d.state)}</h1>
 <dl class="fields">
@@ -103,7 +135,6 @@ ${sal ? `<ul class="sal">${sal}</ul>` : "<p>No entries.</p>"}
 <h2>Alerts that followed</h2>
 ${p.alerts?.length ? `<ul class="alerts">${p.alerts.map((a) => `<li><time datetime="${e(a.startsAt)}">${e(a.startsAt.slice(11, 16))}</time> (${a.minutesAfter}m after) <strong>${e(a.alertname)}</strong>${a.severity ? ` [${e(a.severity)}]` : ""}${a.instance ? ` on ${e(a.instance)}` : ""}${a.summary ? `: ${e(a.summary)}` : ""}</li>`).join("")}</ul>` : "<p>No alerts followed this deploy.</p>"}
 <h2>Diff</h2>
-${p.diff ? `<pre class="diff">${p.diff.split("\n").map((l) => (l.startsWith("+") && !l.startsWith("+++") ? `<span class="add">${e(l)}</span>` : l.startsWith("-") && !l.startsWith("---") ? `<span class="del">${e(l)}</span>` : e(l))).join("\n")}</pre>` : `<p class="muted">${e(p.rangeError ?? "no diff")}</p>`}
-<p class="muted">Security patches are deployed on top of this range and never shown here.</p>`;
+${diffSection(p.diff, p.rangeError)}`;
   return layout({ title: `${d.kind} #${d.id} ${d.app}`, body, baseUrl: p.baseUrl, ...(p.grid ? { head: `<style>${GRID_CSS}</style>` } : {}) });
 }

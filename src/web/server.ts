@@ -16,7 +16,7 @@ import { renderEntryPage, renderNotFound, renderSalPage } from "./sal-page.js";
 import type { ReplyPages } from "./reply-pages.js";
 import type { DeployJournal } from "../fleet/journal.js";
 import type { StagingPort } from "../fleet/engine.js";
-import { renderDeployList, renderDeployPage } from "./deploy-pages.js";
+import { renderDeployList, renderDeployPage, renderDiffPage } from "./deploy-pages.js";
 import type { FleetBoard } from "./fleet-board.js";
 import { replayApp, replayHtml } from "./fleet-replay.js";
 import { registerFleetRoutes } from "./fleet-routes.js";
@@ -238,6 +238,26 @@ export function buildWebServer(deps: WebDeps) {
     const configured = deps.fleetBoard?.grid.app(deploy.app);
     const grid = replayHtml(deploy, steps, replayApp(deploy, steps, configured), deps.deploys.shipped?.(deploy.app) ?? new Map(), Date.now(), sitePath(deps.baseUrl, `/fleet?app=${encodeURIComponent(deploy.app)}`));
     return html(reply, 200, renderDeployPage({ deploy, steps, range, diff, rangeError, sal: entries, rules, baseUrl: deps.baseUrl, grid, alerts: deps.alerts?.store.deployAlerts(deploy.id) ?? [], metrics }));
+  });
+
+  // What a deploy would ship (!diff's link): full SHAs only, both looked up in the staging repository,
+  // a patched revision shown as its upstream commit (the patches never are).
+  app.get("/diff/:app", async (req, reply) => {
+    const sha = z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-digit commit id");
+    const q = z.strictObject({ from: z.preprocess(emptyToUndefined, sha.optional()), to: sha }).safeParse(req.query);
+    const app = (req.params as { app: string }).app;
+    if (!deps.deploys || !deps.deploys.apps.includes(app)) return html(reply, 404, renderNotFound("No app has that name.", deps.baseUrl));
+    if (!q.success) return html(reply, 400, renderNotFound(`Bad range: ${issues(q.error)}`, deps.baseUrl));
+    const from = q.data.from ?? null;
+    try {
+      const staging = deps.deploys.staging(app);
+      const range = await staging.range(from, q.data.to, { limit: 100 });
+      const diff = await staging.diff(from, q.data.to, 512 * 1024);
+      return html(reply, 200, renderDiffPage({ app, from, to: q.data.to, range, diff, rangeError: null, baseUrl: deps.baseUrl }));
+    } catch (e) {
+      // Unknown commits are the asker's; a failing or slow git is the server's.
+      return html(reply, e instanceof UserError ? 404 : 502, renderNotFound(`The commit range is not available: ${(e as Error).message}`, deps.baseUrl));
+    }
   });
 
   const WINDOWS = ["1h", "6h", "1d", "7d"];

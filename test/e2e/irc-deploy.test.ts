@@ -148,10 +148,22 @@ describe("deploying from IRC", () => {
 
     // a small change: the preview counts the commits and lines
     upstream.commit({ "src/f1.php": "<?php // changed\nnew line\n" }, "Change f1 (T101)");
+    // !diff before shipping: the range, and a link to the page with the commits and the diff
+    const diff = await ask(alice, "!diff api", /the diff: /);
+    expect(diff[0]).toMatch(/^alice: api [0-9a-f]{7}\.\.[0-9a-f]{7} \(1 commit, \+2\/-1\) to 8 hosts$/);
+    const url = /the diff: (\S+)$/.exec(diff.at(-1)!)![1]!;
+    expect(url).toMatch(new RegExp(`^${b.url}/diff/api\\?from=${sha}[0-9a-f]{33}&to=[0-9a-f]{40}$`));
+    const diffPage = (await axios.get(url)).data as string;
+    expect(diffPage).toContain("Change f1 (T101)");
+    expect(diffPage).toContain('<span class="add">+new line</span>');
+    const status = (path: string) => axios.get(`${b.url}${path}`, { validateStatus: () => true }).then((r) => r.status);
+    expect(await status("/diff/api?to=123")).toBe(400);
+    expect(await status(`/diff/api?to=${"0".repeat(40)}`)).toBe(404);
+    expect(await status(`/diff/nope?to=${"0".repeat(40)}`)).toBe(404);
     const second = await ask(alice, "!deploy api -- change f1", /SUCCEEDED|FAILED|ROLLED/);
     expect(second[0]).toMatch(/^alice: shipping api [0-9a-f]{7}\.\.[0-9a-f]{7} \(1 commit, \+2\/-1\) to 8 hosts$/);
-    const status = await ask(alice, "!status api", /^alice: api: /);
-    expect(status.at(-1)).toMatch(/^alice: api: 8 hosts: 8 on [0-9a-f]{7}; all match the journal/);
+    const answer = await ask(alice, "!status api", /^alice: api: /);
+    expect(answer.at(-1)).toMatch(/^alice: api: 8 hosts: 8 on [0-9a-f]{7}; all match the journal/);
   }, 120_000);
 
   it("an unreachable host and a hung one: each reported with its cause, the rest deployed", async () => {

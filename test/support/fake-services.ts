@@ -27,7 +27,7 @@ export function fakeBot(opts: { config?: Config; commands?: readonly Command[]; 
   const store = new MemorySalStore(() => new Date("2026-11-26T12:00:00Z"));
   const sal = new SalService(store, config.sal);
   const commands = opts.commands ?? allCommands;
-  const links = { entry: (id: number) => `https://sal.test/log/${id}`, home: () => "https://sal.test/", help: (c?: string) => `https://sal.test/help${c ? `#${c}` : ""}` };
+  const links = { entry: (id: number) => `https://sal.test/log/${id}`, home: () => "https://sal.test/", help: (c?: string) => `https://sal.test/help${c ? `#${c}` : ""}`, diff: (app: string, from: string | null, to: string) => `https://sal.test/diff/${app}?${from ? `from=${from}&` : ""}to=${to}` };
   const services: Services = { config, sal, links, commands, deploys: null, acl: new Acl(config) };
   const outcomes: Array<[string, Outcome]> = [];
   const kept: Array<readonly string[]> = [];

@@ -69,7 +69,7 @@ function world() {
 }
 
 function ctx(port: GraphsPort | null): CommandContext {
-  const services: Services = { config, sal: new SalService(new MemorySalStore(), config.sal), links: { entry: () => "", home: () => "", help: () => "" }, commands: [], deploys: null, acl: new Acl(config), graphs: port };
+  const services: Services = { config, sal: new SalService(new MemorySalStore(), config.sal), links: { entry: () => "", home: () => "", help: () => "", diff: () => "" }, commands: [], deploys: null, acl: new Acl(config), graphs: port };
   return { sender: { nick: "alice", user: "a", host: "h", account: null }, channel: "#operations", requestId: "r1", log: pino({ level: "silent" }), signal: new AbortController().signal, services };
 }
 
