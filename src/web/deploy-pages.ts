@@ -81,9 +81,8 @@ export interface DiffPageInput {
   /** The release live now (null: a first deploy). */
   readonly from: string | null;
   readonly to: string;
-  readonly range: CommitRange | null;
-  readonly diff: string | null;
-  readonly rangeError: string | null;
+  readonly range: CommitRange;
+  readonly diff: string;
   readonly baseUrl: string;
 }
 
@@ -92,9 +91,9 @@ export function renderDiffPage(p: DiffPageInput): string {
   const body = `<h1>${e(p.app)}: <code>${e(short(p.from))}..${e(short(p.to))}</code></h1>
 <p class="muted">What a deploy of <code>${e(short(p.to))}</code> would ship over ${p.from ? `<code>${e(short(p.from))}</code>` : "nothing (a first deploy)"}. Deploys that ran are under <a href="${sitePath(p.baseUrl, `/deploys?app=${encodeURIComponent(p.app)}`)}">Deploys</a>.</p>
 <h2>Changes</h2>
-${rangeSection(p.range, p.rangeError)}
+${rangeSection(p.range, null)}
 <h2>Diff</h2>
-${diffSection(p.diff, p.rangeError)}`;
+${diffSection(p.diff, null)}`;
   return layout({ title: `diff ${p.app} ${short(p.from)}..${short(p.to)}`, body, baseUrl: p.baseUrl });
 }
 

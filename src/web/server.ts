@@ -253,7 +253,7 @@ export function buildWebServer(deps: WebDeps) {
       const staging = deps.deploys.staging(app);
       const range = await staging.range(from, q.data.to, { limit: 100 });
       const diff = await staging.diff(from, q.data.to, 512 * 1024);
-      return html(reply, 200, renderDiffPage({ app, from, to: q.data.to, range, diff, rangeError: null, baseUrl: deps.baseUrl }));
+      return html(reply, 200, renderDiffPage({ app, from, to: q.data.to, range, diff, baseUrl: deps.baseUrl }));
     } catch (e) {
       // Unknown commits are the asker's; a failing or slow git is the server's.
       return html(reply, e instanceof UserError ? 404 : 502, renderNotFound(`The commit range is not available: ${(e as Error).message}`, deps.baseUrl));

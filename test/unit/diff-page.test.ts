@@ -8,7 +8,7 @@ const TO = "abcdef0123456789abcdef0123456789abcdef01";
 describe("renderDiffPage", () => {
   it("shows the range, the commits (linked when a commit URL is configured) and the marked diff, escaped", () => {
     const html = renderDiffPage({
-      app: "api", from: FROM, to: TO, rangeError: null, baseUrl: "https://sal.example/tools",
+      app: "api", from: FROM, to: TO, baseUrl: "https://sal.example/tools",
       range: { from: FROM, to: TO, count: 2, added: 1, deleted: 1, filesChanged: 1, commits: [
         { sha: TO, short: "abcdef0", author: "Eve <eve@x>", subject: "<script>alert(1)</script> fix", url: `https://git.example/c/${TO}` },
         { sha: FROM, short: "0123456", author: "Bob", subject: "plain", url: null },
@@ -26,7 +26,8 @@ describe("renderDiffPage", () => {
   });
 
   it("a first deploy says so", () => {
-    const html = renderDiffPage({ app: "api", from: null, to: TO, range: null, diff: null, rangeError: null, baseUrl: "http://127.0.0.1:8080" });
+    const range = { from: null, to: TO, count: 1, added: 1, deleted: 0, filesChanged: 1, commits: [{ sha: TO, short: "abcdef0", author: "Bob", subject: "first", url: null }] };
+    const html = renderDiffPage({ app: "api", from: null, to: TO, range, diff: "+++ b/x\n+hello\n", baseUrl: "http://127.0.0.1:8080" });
     expect(html).toContain("<code>nothing..abcdef0</code>");
     expect(html).toContain("over nothing (a first deploy)");
   });
