@@ -33,10 +33,11 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
   const usage: Record<FleetCommand, string> = { deploy: "APP [REF] -m REASON", rollback: "APP [REV] -m REASON", status: "APP", lock: "APP|all -m REASON", unlock: "APP|all" };
   if (!app) throw new UserError(`usage: tugboat ${command} ${usage[command]}`);
   if (extra.length || (rev && (command === "status" || command === "lock" || command === "unlock"))) throw new UserError(`unexpected arguments (usage: tugboat ${command} ${usage[command]})`);
-  if ((command === "deploy" || command === "rollback" || command === "lock") && !reason?.trim()) throw new UserError(`a reason is required: tugboat ${command} ${app} -m "why"`);
-  if (reason?.trim()) {
+  const why = reason?.trim() ?? "";
+  if ((command === "deploy" || command === "rollback" || command === "lock") && !why) throw new UserError(`a reason is required: tugboat ${command} ${app} -m "why"`);
+  if (why) {
     // The same rule as the channel's: the reason goes into the SAL entry.
-    const checked = reasonText.safeParse(reason.trim());
+    const checked = reasonText.safeParse(why);
     if (!checked.success) throw new UserError(`${checked.error.issues[0]!.message}: tugboat ${command} ${app} -m "why"`);
   }
   const log = pino({ level: "warn" }, pino.destination(2));
@@ -73,10 +74,10 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
     if (command === "lock" || command === "unlock") {
       const scope = app === "all" ? GLOBAL_SCOPE : (fleet.engine.app(app), app);
       if (command === "lock") {
-        const r = fleet.journal.lock(scope, o.nick, reason!.trim());
+        const r = fleet.journal.lock(scope, o.nick, why);
         if (!r.ok) throw new UserError(`${app} is already locked by ${r.lock.nick} since ${r.lock.at}: ${r.lock.reason}`);
-        o.out.write(`locked ${app === "all" ? "all deploys (global freeze)" : app}: ${reason!.trim()}\n`);
-        await record(lockEntry(app, reason!.trim()), null);
+        o.out.write(`locked ${app === "all" ? "all deploys (global freeze)" : app}: ${why}\n`);
+        await record(lockEntry(app, why), null);
         return salReport(0);
       }
       const r = fleet.journal.unlock(scope);
@@ -103,7 +104,7 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
     const onEvent = (e: DeployEvent) => {
       if (e.type === "started" && e.kind === "deploy") {
         range = fleet.staging(app).range(e.from, e.to, { limit: 1 }).catch((err: unknown) => (log.warn({ err }, "could not count the commits of the deploy's range"), null));
-        started = range.then((r) => record(startedEntry(app, e.from, e.to, r, reason!.trim()), e.deployId));
+        started = range.then((r) => record(startedEntry(app, e.from, e.to, r, why), e.deployId));
       }
       recordLeftOut(fleet.journal, e);
       tracker.on(e);
@@ -122,8 +123,8 @@ export async function fleetCommand(command: FleetCommand, args: readonly string[
     await started;
     await record(
       command === "deploy"
-        ? finishedEntry({ app, from: result.from, to: result.to, range: await range, result, reason: reason!.trim(), abortedBy: o.nick })
-        : rollbackEntry(app, result, reason!.trim()),
+        ? finishedEntry({ app, from: result.from, to: result.to, range: await range, result, reason: why, abortedBy: o.nick })
+        : rollbackEntry(app, result, why),
       result.deploy.id,
     );
     const patches = result.staged?.patches.length ? `, ${result.staged.patches.length} security patch${result.staged.patches.length > 1 ? "es" : ""}` : "";

@@ -5,14 +5,13 @@
 import { compressHosts } from "../chat/format.js";
 import type { Config } from "../config/schema.js";
 import { formatDuration, groupProblems, type OperationResult } from "../fleet/engine.js";
-import type { CommitRange } from "../git/commit-range.js";
+import { shortSha as short, type CommitRange } from "../git/commit-range.js";
 
 /** Where deploys are reported: the first SAL channel, else the first channel the bot joins. */
 export function reportChannel(config: Config): string | null {
   return Object.keys(config.sal.channels)[0] ?? (config.chat === "irc" ? config.irc?.channels[0] : config.console.channel) ?? null;
 }
 
-export const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 
 type Counted = Pick<CommitRange, "count" | "added" | "deleted">;
 
@@ -41,8 +40,13 @@ export function finishedEntry(o: { app: string; from: string | null; to: string;
 /** "Rolled back api to 0123456 on 3 hosts in 1.2s: REASON" (and the hosts it could not). */
 export function rollbackEntry(app: string, result: OperationResult, reason: string): string {
   const hosts = result.ok.length;
-  const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
+  const failed = notOn(result);
   return `Rolled back ${app} to ${short(result.to)} on ${hosts} host${hosts === 1 ? "" : "s"} in ${formatDuration(result.ms)}: ${reason}${failed}`;
+}
+
+/** " (not on web3: unreachable)": the hosts a rollback left where they were, and why; "" when none. */
+export function notOn(result: Pick<OperationResult, "problems">): string {
+  return result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
 }
 
 export function lockEntry(scope: string, reason: string): string {

@@ -11,7 +11,8 @@ import type { DeployEvent, GateVerdict, HostProblem } from "../fleet/events.js";
 import { GLOBAL_SCOPE, type DeployJournal } from "../fleet/journal.js";
 import { ProgressTracker, summarizeCensus } from "../fleet/progress.js";
 import type { SalService } from "../sal/service.js";
-import { finishedEntry, lockEntry, rollbackEntry, short, startedEntry, unlockEntry } from "./sal-entries.js";
+import { shortSha as short } from "../git/commit-range.js";
+import { finishedEntry, lockEntry, notOn, rollbackEntry, startedEntry, unlockEntry } from "./sal-entries.js";
 
 export interface Who {
   readonly nick: string;
@@ -311,7 +312,7 @@ export class DeployService {
         },
       });
       const hosts = result.ok.length;
-      const failed = result.problems.length ? ` (not on ${compressHosts(result.problems.map((p) => p.host))}: ${groupProblems(result.problems)})` : "";
+      const failed = notOn(result);
       await this.sal(rollbackEntry(app, result, reason), by, channel, result.deploy.id);
       this.d.watcher?.finished({
         deployId: result.deploy.id, app, kind: "rollback", from: result.from, to: result.to, nick: by.nick, by, reason, channel, state: result.state,

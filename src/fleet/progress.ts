@@ -2,10 +2,10 @@
 // progress bar and the channel's at-most-every-30-s line) and the census summary of `status`.
 
 import { compressHosts } from "../chat/format.js";
+import { shortSha as short } from "../git/commit-range.js";
 import type { CensusEntry } from "./engine.js";
 import type { DeployEvent } from "./events.js";
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 
 export class ProgressTracker {
   private deployId = 0;

@@ -1,6 +1,9 @@
 // The shapes of a commit range and the pure parsers behind them: `git log -z` records in the
 // LOG_FORMAT below, `git diff --shortstat`, the commit link template and the capped diff text.
 
+/** A revision as people read it: its first 7 digits, or "nothing" for no release. */
+export const shortSha = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
+
 export interface CommitInfo {
   sha: string;
   short: string;

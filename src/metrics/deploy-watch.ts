@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { AppConfig, Config } from "../config/schema.js";
 import type { CanaryQuestion, DeployWatcher, FinishedOperation, GateOpinion } from "../deploys/service.js";
 import type { SalService } from "../sal/service.js";
+import { shortSha as short } from "../git/commit-range.js";
 import type { DeployMarkers } from "./markers.js";
 import { beforeAfter, canaryVsRest, changedLines, metricLine, summaryWords, type DeployVerdict, type Sources } from "./verdict.js";
 
@@ -55,7 +56,6 @@ export interface DeployMetricsDeps {
   readonly countVerdict: (labels: { app: string; stage: string; verdict: string }) => void;
 }
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 
 export class DeployMetrics implements DeployWatcher {
   private readonly stopping = new AbortController();
@@ -84,7 +84,8 @@ export class DeployMetrics implements DeployWatcher {
   private async judgeAfter(op: FinishedOperation, app: AppConfig): Promise<void> {
     const w = app.verdict.windowMin * 60_000;
     const channel = op.channel;
-    const candidate = [op.finishedAt + app.verdict.settleSec * 1000, op.finishedAt + app.verdict.settleSec * 1000 + w] as const;
+    const settled = op.finishedAt + app.verdict.settleSec * 1000;
+    const candidate = [settled, settled + w] as const;
     const baseline = [op.startedAt - w, op.startedAt] as const;
     this.d.announce(channel, `metrics: judging ${op.app} #${op.deployId} at ${new Date(candidate[1]).toISOString().slice(11, 16)} UTC (${app.verdict.windowMin} min after vs before) ${this.d.graphsUrl(op.app)}`);
     // Wait for the window to end, plus a step for the last scrape to land.

@@ -3,6 +3,7 @@
 // fails a deploy: it is logged and counted (tugboat_deploy_markers_total{target,outcome}).
 
 import type { Logger } from "pino";
+import { shortSha as short } from "../git/commit-range.js";
 import type { Annotator } from "./grafana.js";
 import { MetricError, type Marker } from "./source.js";
 
@@ -19,7 +20,6 @@ export interface DeployMark {
   readonly when: number;
 }
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 
 export function markerFor(d: DeployMark): Marker {
   return {

@@ -98,6 +98,8 @@ export class SqliteSalStore implements SalStore {
   private readonly byId: Database.Statement;
   private readonly lastTime: Database.Statement;
   private readonly afterStmt: Database.Statement;
+  /** One append; called inside a batch's transaction, a better-sqlite3 transaction function is a savepoint. */
+  private readonly appendOne: (e: NewSalEntry) => AppendResult;
   /** Search statements by SQL text (a handful of filter combinations). */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -119,6 +121,7 @@ export class SqliteSalStore implements SalStore {
     this.byId = this.db.prepare("SELECT * FROM entries WHERE id = ?");
     this.lastTime = this.db.prepare("SELECT time FROM entries ORDER BY id DESC LIMIT 1");
     this.afterStmt = this.db.prepare("SELECT * FROM entries WHERE id > ? ORDER BY id LIMIT ?");
+    this.appendOne = this.db.transaction(this.appendTx);
   }
 
   private readonly appendTx = (e: NewSalEntry): AppendResult => {
@@ -150,14 +153,12 @@ export class SqliteSalStore implements SalStore {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    // Called inside the batch's transaction, a better-sqlite3 transaction function is a savepoint.
-    const one = this.db.transaction(this.appendTx);
     let outcomes: Array<{ ok: true; r: AppendResult } | { ok: false; e: unknown }>;
     try {
       outcomes = this.db.transaction(() =>
         batch.map((p) => {
           try {
-            return { ok: true as const, r: one(p.entry) };
+            return { ok: true as const, r: this.appendOne(p.entry) };
           } catch (e) {
             // An error that ended the transaction itself (I/O, a full disk) fails the whole batch.
             if (!this.db.inTransaction) throw e;

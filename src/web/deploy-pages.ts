@@ -3,7 +3,7 @@
 // every host's step results with durations and error tails, gate verdicts and the SAL entries.
 // Pure: records in, HTML out; every value escaped.
 
-import type { CommitRange } from "../git/commit-range.js";
+import { shortSha as short, type CommitRange } from "../git/commit-range.js";
 import type { DeployRecord, StepRecord } from "../fleet/journal.js";
 import { GATE_HOST } from "../fleet/events.js";
 import type { SalEntry } from "../sal/entry.js";
@@ -12,7 +12,6 @@ import { layout, sitePath } from "./layout.js";
 import { escapeHtml, linkify, type LinkRules } from "./linkify.js";
 import { GRID_CSS } from "./fleet-view.js";
 
-const short = (sha: string | null) => (sha ? sha.slice(0, 7) : "nothing");
 const e = escapeHtml;
 
 function stateBadge(state: string): string {
