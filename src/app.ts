@@ -19,7 +19,9 @@ import { ReplyPages } from "./web/reply-pages.js";
 import type { WebDeps } from "./web/server.js";
 import { DeployService } from "./deploys/service.js";
 import type { DeployEngine, StagingPort } from "./fleet/engine.js";
+import type { FleetConnections } from "./fleet/connections.js";
 import type { DeployJournal } from "./fleet/journal.js";
+import type { RemoteShell } from "./fleet/remote-shell.js";
 import { recordLeftOut } from "./fleet/left-out.js";
 import { FleetBoard, gridApps, shippedTimes } from "./web/fleet-board.js";
 import { JournalFollower } from "./fleet/journal-follower.js";
@@ -53,7 +55,16 @@ export interface AppDeps {
   /** Called once the web server listens, before the chat starts (the terminal banner). */
   readonly onListening?: (url: string) => void;
   /** The fleet side (engine and journal), when apps are configured. */
-  readonly fleet?: { readonly engine: DeployEngine; readonly journal: DeployJournal; readonly staging: (app: string) => StagingPort; close(): Promise<void> } | null;
+  readonly fleet?: {
+    readonly engine: DeployEngine;
+    readonly journal: DeployJournal;
+    readonly staging: (app: string) => StagingPort;
+    /** Keeps the fleet connected while the bot runs (src/fleet/connections.ts); started with the bot. */
+    readonly connections?: FleetConnections | null;
+    /** Open SSH connections and handshakes made, for /metrics. */
+    readonly shell?: Pick<RemoteShell, "connectionStats">;
+    close(): Promise<void>;
+  } | null;
   /** The alert store (and Alertmanager's API for silences); receivers, announcements and !alerts. */
   readonly alerts?: AlertsDeps | null;
   /** Metric sources and marker targets (src/metrics/build.ts), when the config has a metrics section. */
@@ -94,6 +105,11 @@ export function createApp(deps: AppDeps): App {
   metrics.gauge("tugboat_chat_on_primary_nick", "1 while the bot holds its primary nick (it ignores commands otherwise).", () => (chat.status().onPrimaryNick ? 1 : 0));
   metrics.gauge("tugboat_outbound_queue_depth", "Lines waiting in the outbound (flood-paced) queue.", () => chat.status().queueDepth);
   metrics.gauge("tugboat_outbound_lines_dropped_total", "Outbound lines dropped because they expired during an outage.", () => chat.status().linesDropped);
+  const shellStats = deps.fleet?.shell;
+  if (shellStats) {
+    metrics.gauge("tugboat_fleet_connections_open", "SSH connections to fleet hosts open now.", () => shellStats.connectionStats().open);
+    metrics.gauge("tugboat_fleet_handshakes_total", "SSH handshakes completed with fleet hosts since the bot started.", () => shellStats.connectionStats().made);
+  }
 
   const sal = new SalService(deps.store, config.sal, (source) => entriesWritten({ source }));
   const replies = new ReplyPages(baseUrl);
@@ -290,6 +306,8 @@ export function createApp(deps: AppDeps): App {
       alerts?.watch?.start();
       follower?.start();
       await salFollower.start();
+      // The fleet is connected in the background: the bot answers while 200 handshakes are under way.
+      void deps.fleet?.connections?.start().catch((e: unknown) => log.error({ err: e }, "could not connect to the fleet"));
       if (deploys && reportTo) void deploys.recover(reportTo).catch((e: unknown) => log.error({ err: e }, "could not report interrupted deploys"));
       log.info({ url: baseUrl, chat: chat.name }, "tugboat started");
       return { url: baseUrl };

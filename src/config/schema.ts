@@ -137,6 +137,13 @@ const FleetSchema = z.strictObject({
       keepaliveCountMax: z.number().int().min(1).default(3),
       /** SSH handshakes in flight at once (OpenSSH's MaxStartups refuses beyond ~10 per server). */
       maxHandshakes: z.number().int().min(1).max(256).default(24),
+      /**
+       * The bot connects to every host its apps target when it starts, and keeps the connections (a
+       * deploy then pays no handshake: ~100 ms of a host's CPU each). Terminal commands never do.
+       */
+      keepConnected: z.boolean().default(true),
+      /** How often the bot connects again to hosts whose connection is gone; 0: only at start. */
+      reconnectSec: z.number().int().min(0).max(86_400).default(300),
     })
     .prefault({}),
   hosts: z.array(HostSchema).default([]),

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { LoadedConfig } from "../config/load.js";
 import { ConfigError } from "../errors.js";
 import { Staging } from "../git/staging.js";
+import { FleetConnections } from "./connections.js";
 import { DeployEngine, type StagingPort } from "./engine.js";
 import { DeployJournal } from "./journal.js";
 import { KnownHosts } from "./known-hosts.js";
@@ -20,6 +21,11 @@ export interface Fleet {
   readonly staging: (app: string) => StagingPort;
   readonly journal: DeployJournal;
   readonly shell: RemoteShell;
+  /**
+   * For a long-running process (the bot): keeps every targeted host connected (fleet.ssh.keepConnected),
+   * once started. null for the local transport or when the config turns it off; never started by the CLI.
+   */
+  readonly connections: FleetConnections | null;
   close(): Promise<void>;
 }
 
@@ -70,12 +76,18 @@ export function buildFleet(loaded: LoadedConfig, dataDir: string, log: Logger, e
     now: () => performance.now(),
     basePath: (host, app) => (config.fleet.transport === "local" ? join(inData(config.fleet.localRoot), host.name, app.deployPath) : app.deployPath),
   });
+  const connections =
+    config.fleet.transport === "ssh" && config.fleet.ssh.keepConnected
+      ? new FleetConnections({ shell, hosts: () => Object.keys(config.apps).flatMap((a) => engine.hosts(a)), log: log.child({ component: "fleet-connections" }), everyMs: config.fleet.ssh.reconnectSec * 1000 })
+      : null;
   return {
     engine,
     staging,
     journal,
     shell,
+    connections,
     async close() {
+      connections?.stop();
       await shell.close();
       journal.close();
     },

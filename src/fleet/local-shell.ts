@@ -50,5 +50,12 @@ export class LocalShell implements RemoteShell {
     });
   }
 
+  /** A directory on this machine: nothing to connect to. */
+  async connect(): Promise<void> {}
+
+  connectionStats(): { open: number; made: number } {
+    return { open: 0, made: 0 };
+  }
+
   async close(): Promise<void> {}
 }

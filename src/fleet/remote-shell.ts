@@ -63,6 +63,14 @@ export interface ExecResult {
 export interface RemoteShell {
   /** Resolves with the exit code (non-zero included); rejects with HostFailure when it could not run. */
   exec(host: Host, req: ExecRequest): Promise<ExecResult>;
+  /**
+   * Opens the connection to a host before any command needs it (a bot connects to its fleet when it
+   * starts, so that its first deploy pays no handshake), or confirms the one open. Rejects with the
+   * HostFailure (step "connect") of a connection that cannot be made. Without connections: resolves.
+   */
+  connect(host: Host): Promise<void>;
+  /** Connections open now, and handshakes completed since this shell was made. */
+  connectionStats(): { readonly open: number; readonly made: number };
   /** Closes the connection to one host (all when omitted). */
   close(host?: Host): Promise<void>;
 }

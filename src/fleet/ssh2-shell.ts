@@ -26,12 +26,15 @@ const STDERR_TAIL = 4096;
 interface Connection {
   readonly client: Client;
   readonly ready: Promise<Client>;
+  /** The handshake completed. */
+  up: boolean;
   closed: boolean;
 }
 
 export class Ssh2Shell implements RemoteShell {
   private readonly connections = new Map<string, Connection>();
   private readonly handshakes: Semaphore;
+  private made = 0;
 
   constructor(private readonly o: Ssh2Options) {
     this.handshakes = new Semaphore(o.maxHandshakes);
@@ -41,7 +44,17 @@ export class Ssh2Shell implements RemoteShell {
     return `${host.user}@${host.address}:${host.port}`;
   }
 
-  private connect(host: Host): Promise<Client> {
+  async connect(host: Host): Promise<void> {
+    await this.open(host);
+  }
+
+  connectionStats(): { open: number; made: number } {
+    let open = 0;
+    for (const c of this.connections.values()) if (c.up && !c.closed) open++;
+    return { open, made: this.made };
+  }
+
+  private open(host: Host): Promise<Client> {
     const existing = this.connections.get(this.key(host));
     if (existing && !existing.closed) return existing.ready;
     const client = new Client();
@@ -62,11 +75,16 @@ export class Ssh2Shell implements RemoteShell {
     };
     const conn: Connection = {
       client,
+      up: false,
       closed: false,
       ready: this.handshakes.run(
         () =>
           new Promise<Client>((resolve, reject) => {
-            client.once("ready", () => resolve(client));
+            client.once("ready", () => {
+              this.made++;
+              conn.up = true;
+              resolve(client);
+            });
             client.once("error", (err: Error & { level?: string; code?: string }) => reject(this.describe(host, err, verdict)));
             client.once("close", () => reject(new HostFailure(host.name, "unreachable", "connection closed during the handshake")));
             client.connect(config);
@@ -122,7 +140,7 @@ export class Ssh2Shell implements RemoteShell {
   }
 
   private async execOnce(host: Host, req: ExecRequest): Promise<ExecResult> {
-    const client = await this.connect(host);
+    const client = await this.open(host);
     return new Promise<ExecResult>((resolve, reject) => {
       let stdout = "";
       let stderr = "";
@@ -206,7 +224,10 @@ export class Ssh2Shell implements RemoteShell {
     const conns = host ? [this.connections.get(this.key(host))].filter((c): c is Connection => c !== undefined) : [...this.connections.values()];
     for (const c of conns) {
       c.closed = true;
-      c.client.end();
+      // A handshake still under way (a host that accepts TCP and never answers) is cut, not ended
+      // politely: end() would wait for a FIN the host never sends, until the handshake's timeout.
+      if (c.up) c.client.end();
+      else c.client.destroy();
     }
     if (host) this.connections.delete(this.key(host));
     else this.connections.clear();

@@ -164,6 +164,11 @@ describe("deploying from IRC", () => {
     expect(second[0]).toMatch(/^alice: shipping api [0-9a-f]{7}\.\.[0-9a-f]{7} \(1 commit, \+2\/-1\) to 8 hosts$/);
     const answer = await ask(alice, "!status api", /^alice: api: /);
     expect(answer.at(-1)).toMatch(/^alice: api: 8 hosts: 8 on [0-9a-f]{7}; all match the journal/);
+    // The bot connected to its fleet when it started (the 8 web hosts and the hanging one; the tarpit
+    // never answers) and both deploys, the previews and !diff ran over those connections: 9 handshakes.
+    const metrics = (await axios.get(`${b.url}/metrics`)).data as string;
+    expect(metrics).toMatch(/^tugboat_fleet_connections_open 9$/m);
+    expect(metrics).toMatch(/^tugboat_fleet_handshakes_total 9$/m);
   }, 120_000);
 
   it("an unreachable host and a hung one: each reported with its cause, the rest deployed", async () => {

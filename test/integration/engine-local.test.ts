@@ -38,7 +38,7 @@ describe("DeployEngine on local hosts", () => {
   it("deploys canaries first, passes the gate, then batches; every host's current points at the new release", async () => {
     const local = new LocalShell();
     const order: string[] = [];
-    const t = setup({}, { exec: (host, req) => (order.push(/tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?"), local.exec(host, req)), close: () => local.close() });
+    const t = setup({}, { exec: (host, req) => (order.push(/tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?"), local.exec(host, req)), connect: () => local.connect(), connectionStats: () => local.connectionStats(), close: () => local.close() });
     const result = await t.engine.deploy({ app: "app", reason: "first deploy", nick: "alice", onEvent: t.onEvent });
     // a first deploy (no live release on record) reads every host before it ships to any
     expect(result.from).toBeNull();
@@ -152,6 +152,8 @@ describe("DeployEngine on local hosts", () => {
           inFlight--;
         }
       },
+      connect: () => local.connect(),
+      connectionStats: () => local.connectionStats(),
       close: () => local.close(),
     };
     const t = setup({ canaries: [], batchSize: 0, concurrency: 3 }, counting);

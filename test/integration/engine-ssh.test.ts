@@ -4,6 +4,8 @@ import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { FleetConnections } from "../../src/fleet/connections.js";
 import { KnownHosts } from "../../src/fleet/known-hosts.js";
 import { Ssh2Shell } from "../../src/fleet/ssh2-shell.js";
 import { git, TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
@@ -24,7 +26,7 @@ let SMOKE_PORT = 0;
 const live = (srv: string) => readlinkSync(join(srv, "deployment/app/current")).replace("releases/", "");
 
 
-function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
+function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"], over: Ssh2Shell = shell) {
   const hosts = [
     ...fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, groups: ["web"] })),
     ...(fleet.noisy ? [{ name: "noisy", address: fleet.noisy.address, port: fleet.noisy.port, groups: ["odd"] }] : []),
@@ -34,7 +36,7 @@ function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"]) {
   ];
   return makeEngine({
     dir,
-    shell,
+    shell: over,
     config: {
       fleet: { transport: "ssh", ssh: { user: fleet.user }, hosts },
       apps: { app: { repo: upstream.dir, deployPath: "/srv/deployment/app", targets, canaries: ["web01", "web02"], batchSize: "50%", failureBudget: "10%", timeouts: { restartSec: 2, promoteSec: 4, prepareSec: 60, censusSec: 10 }, ...app } },
@@ -215,6 +217,67 @@ describe("DeployEngine over SSH", () => {
     expect(readFileSync(join(rel, "src/f20.php"), "utf8")).toBe(readFileSync(join(upstream.dir, "src/f20.php"), "utf8"));
     expect(readFileSync(join(rel, "src/f30.php"), "utf8")).toBe("<?php // after damage\n");
   }, 150_000);
+});
+
+describe("FleetConnections: the bot keeps its fleet connected", () => {
+  it("connects every host at start, reports the ones it cannot reach once, deploys over those connections, and connects a host again when it is back", async () => {
+    const own = new Ssh2Shell({
+      knownHosts: new KnownHosts(readFileSync(fleet.knownHostsPath, "utf8")),
+      privateKey: readFileSync(fleet.privateKeyPath),
+      agent: null,
+      handshakeTimeoutMs: 2000,
+      keepaliveIntervalMs: 5000,
+      keepaliveCountMax: 3,
+      maxHandshakes: 16,
+    });
+    try {
+      const logged: Array<{ level: number; msg: string; failed?: Array<{ host: string; kind: string }>; hosts?: string[] }> = [];
+      const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+      const all = setup({}, ["web", "odd"], own);
+      const keeper = new FleetConnections({ shell: own, hosts: () => all.engine.hosts("app"), log, everyMs: 0 });
+      // 20 web hosts and the odd ones: noisy (a real sshd), the tarpit and the wrong host key.
+      const first = await keeper.start();
+      expect(first).toMatchObject({ hosts: 23, connected: 21 });
+      expect(Object.fromEntries(first.failed.map((f) => [f.host, f.kind]))).toEqual({ tarpit: "timeout", wrongkey: "hostkey" });
+      expect(own.connectionStats()).toEqual({ open: 21, made: 21 });
+      const warnings = () => logged.filter((l) => l.level === 40);
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]!.msg).toMatch(/^cannot connect to .*tarpit.* \(of 23 hosts\)/);
+      // A second pass: nothing to connect again, nothing logged again.
+      expect(await keeper.sweep()).toMatchObject({ connected: 21 });
+      expect(own.connectionStats()).toEqual({ open: 21, made: 21 });
+      expect(warnings()).toHaveLength(1);
+
+      // A deploy over the kept connections: not one new handshake.
+      upstream.commit({ "src/f40.php": "<?php // kept\n" }, "over kept connections");
+      const web = setup({}, ["web"], own);
+      const result = await web.engine.deploy({ app: "app", reason: "kept connections", nick: "alice" });
+      expect(result.state).toBe("succeeded");
+      for (const h of fleet.hosts) expect(live(h.srv)).toBe(result.to);
+      expect(own.connectionStats()).toEqual({ open: 21, made: 21 });
+
+      // web03 goes down: its connection is gone and the sweep says why; back up, the sweep connects it.
+      await fleet.stopHost("web03");
+      try {
+        for (let i = 0; i < 50 && own.connectionStats().open > 20; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(own.connectionStats().open).toBe(20);
+        const down = await keeper.sweep();
+        expect(down.failed.find((f) => f.host === "web03")).toMatchObject({ kind: "unreachable" });
+        expect(warnings()).toHaveLength(2);
+        expect(warnings()[1]!.failed!.map((f) => f.host)).toEqual(["web03"]);
+      } finally {
+        await fleet.startHost("web03");
+      }
+      const back = await keeper.sweep();
+      expect(back).toMatchObject({ connected: 21 });
+      expect(own.connectionStats()).toEqual({ open: 21, made: 22 });
+      expect(logged.find((l) => l.level === 30 && l.hosts?.includes("web03"))?.msg).toMatch(/^connected again to web03/);
+      keeper.stop();
+      expect(await keeper.sweep()).toEqual({ hosts: 0, connected: 0, failed: [] });
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });
 
 describe("Ssh2Shell's kept connections", () => {

@@ -52,6 +52,8 @@ describe("config errors name the key path and what was expected", () => {
     ["alert labels of an unknown app", "alerts:\n  appLabels: {api: {service: api}}\n", /unknown app "api"[\s\S]*→ at alerts\.appLabels\.api/],
     ["metric without its source", "fleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: up}]\n", /prometheus has no URL in metrics\.prometheus[\s\S]*→ at apps\.api\.metrics\[0\]\.source/],
     ["per-host query without {host}", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, perHostQuery: up, worse: up}]\n", /must contain \{host\}[\s\S]*→ at apps\.api\.metrics\[0\]\.perHostQuery/],
+    ["negative reconnect interval", "fleet:\n  ssh:\n    reconnectSec: -5\n", /→ at fleet\.ssh\.reconnectSec/],
+    ["keepConnected not a boolean", "fleet:\n  ssh:\n    keepConnected: sometimes\n", /expected boolean[\s\S]*→ at fleet\.ssh\.keepConnected/],
     ["bad direction", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: sideways}]\n", /→ at apps\.api\.metrics\[0\]\.worse/],
     ["empty guardrail", "metrics: {prometheus: {url: 'http://p:9090'}}\nfleet:\n  hosts: [{name: w1}]\napps:\n  api:\n    repo: /r\n    deployPath: /srv/api\n    targets: [w1]\n    metrics: [{name: errors, source: prometheus, query: up, worse: up, guardrail: {}}]\n", /give max, min or both/],
   ])("%s", (_name, text, pattern) => {
