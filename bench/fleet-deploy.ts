@@ -9,10 +9,10 @@
 //            deploy_helper pattern with unarchive) and rollback.yml.
 // For each: a cold deploy (first release), a warm deploy (a 3-file change: the headline), rollbacks; and
 // tugboat's deploy with an unreachable host (a tarpit) against without one, and tugboat's warm deploy over
-// the connections its previous operation kept open (the bot's own path); then
+// kept connections (the bot's own path: it connects to its fleet when it starts and keeps them); then
 // tugboat's warm deploy in the steady state, every host keeping its 5 releases, beside the script's warm
 // deploy, and both again over kept connections (the script multiplexed over OpenSSH master connections,
-// tugboat over the connections its previous deploy kept open, as the bot does).
+// tugboat over connections opened beforehand, untimed, as the bot opens them at its start).
 // Measured per operation: wall time, controller CPU (cpuacct cgroup), the hosts' CPU (the fleet's own
 // cgroup) and the floor it implies on 2 cores, peak memory of the controller (PSS of its processes),
 // bytes to the hosts (iptables on lo), every host's time (p50/p95); then every host is checked.
@@ -57,7 +57,7 @@ type Tool = "tugboat" | "shell" | "ansible";
  * warm: a 3-file change over new connections (tugboat: a hard-linked copy of the live release while a
  * host keeps fewer than 5 releases); warm-steady: the same once every host keeps 5 (tugboat recycles the
  * release it would prune); warm-kept: over kept connections, each tool's way (tugboat: a hard-linked
- * copy over the connections its previous operation kept open, the bot's own path; the script: over
+ * copy over connections opened beforehand as the bot opens them at its start, the bot's own path; the script: over
  * OpenSSH master connections opened beforehand, untimed); warm-steady-kept: tugboat's steady state
  * over kept connections. warm+refused: a refused address among the hosts (run 11; not run since).
  */
@@ -159,7 +159,7 @@ export async function run(): Promise<void> {
       date: new Date(started).toISOString(),
       durationMs: Date.now() - started,
       machine: { ...machine, versions },
-      settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, a fresh Ssh2Shell per operation but rollback-warm, warm-kept and warm-steady-kept (the connections of the op before, as the bot keeps them)", tools: [...TOOLS], shell: "git archive once (tar), xargs -P32, one ssh per host (over OpenSSH master connections for rollback-warm and warm-kept)", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
+      settings: { sizes: SIZES, fanOut: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS, tugboat: "canaries [], batchSize 0 (one stage, all hosts), restart 'true', keep 5, a fresh Ssh2Shell per operation but rollback-warm (the connections of the op before, as the bot keeps them), warm-kept and warm-steady-kept (a fresh shell connected to every host beforehand, untimed, as the bot connects at its start: FleetConnections)", tools: [...TOOLS], shell: "git archive once (tar), xargs -P32, one ssh per host (over OpenSSH master connections for rollback-warm and warm-kept)", ansible: "ansible-playbook, forks 32, pipelining, ssh -C + ControlPersist 60s (Ansible's defaults), deploy_helper + unarchive", rollbackReps: ROLLBACK_REPS, budgetMs: BUDGET_MS, full: FULL, targets: TARGETS },
       repository: { ...repo, changed: repo.changed.map((c) => c.map((x) => x.path)) },
       fleetStartMs,
       environment: { cooldown, quietWait: quiet, before: envBefore },
@@ -194,6 +194,12 @@ export async function run(): Promise<void> {
     const tagIndex = (tag: string) => repo.tags.indexOf(tag);
     const tarpit = { name: "tarpit", address: fleet.tarpit!.address, port: fleet.tarpit!.port };
 
+    /** A fresh shell connected to every host as the bot connects at its start (untimed), for the next op to reuse. */
+    const connectAsTheBot = async (n: number, hosts: readonly FleetHost[]) => {
+      const req: TugboatOp = { app: `b${runId}-${n}`.replace(/[^a-z0-9-]/g, ""), deployPath: baseOf("tugboat", n), hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port })), ref: "", concurrency: FAN_OUT, maxHandshakes: MAX_HANDSHAKES, handshakeTimeoutMs: HANDSHAKE_MS };
+      const r = await tug.request<{ connected: number; failed: number }>("connect", req, OP_TIMEOUT_MS.tugboat);
+      if (r.failed) console.log(`  tugboat: connecting as the bot does, ${r.failed} of ${hosts.length} hosts failed`);
+    };
     const op = async (tool: Tool, kind: Kind, n: number, hosts: readonly FleetHost[], base: string, tag: string, mode: "deploy" | "rollback", extraHosts: ReadonlyArray<{ name: string; address: string; port: number }> = [], connections: { keepOpen?: boolean; reuse?: boolean } = {}): Promise<OpRecord> => {
       const i = tagIndex(tag);
       const sha = repo.shas[i]!;
@@ -326,8 +332,9 @@ export async function run(): Promise<void> {
       await op("tugboat", "rollback-warm", n, hosts, base("tugboat"), "v2", "rollback", [], { keepOpen: true, reuse: true });
       let tv = 3; // tugboat's next release (v1, v2 made)
       let sv = 3; // the script's
-      // A warm deploy over those kept connections, the bot's own path (it keeps its connections for its
-      // lifetime, and !deploy's preview has just run a census over them): v3 from a hard-linked copy of v2.
+      // A warm deploy over kept connections, the bot's own path: it connects to its fleet when it
+      // starts (FleetConnections) and keeps the connections: v3 from a hard-linked copy of v2.
+      await connectAsTheBot(n, hosts);
       await op("tugboat", "warm-kept", n, hosts, base("tugboat"), `v${tv++}`, "deploy", [], { reuse: true });
       // Rollbacks, symlink flips: v2 -> v1 -> v2 ... (tugboat and shell, alternating who goes first), Ansible once.
       const reps = first ? ROLLBACK_REPS : ROLLBACK_REPS - 1;
@@ -353,6 +360,7 @@ export async function run(): Promise<void> {
       await shell.masters("connect", hosts);
       await op("shell", "warm-kept", n, hosts, base("shell"), `v${sv++}`, "deploy");
       await shell.masters("disconnect", hosts);
+      await connectAsTheBot(n, hosts);
       await op("tugboat", "warm-steady-kept", n, hosts, base("tugboat"), "v7", "deploy", [], { reuse: true });
     }
     // Disk use on web01 after the run: tugboat's releases share unchanged files (du counts an inode once).

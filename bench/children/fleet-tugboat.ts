@@ -13,6 +13,7 @@ import { performance } from "node:perf_hooks";
 import { pino } from "pino";
 import { parseConfigText } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
+import { FleetConnections } from "../../src/fleet/connections.js";
 import { DeployEngine, type OperationResult } from "../../src/fleet/engine.js";
 import type { DeployEvent } from "../../src/fleet/events.js";
 import { DeployJournal } from "../../src/fleet/journal.js";
@@ -137,20 +138,30 @@ function engineFor(op: TugboatOp, shell: Ssh2Shell): DeployEngine {
 
 let kept: Ssh2Shell | null = null;
 
+function newShell(op: TugboatOp): Ssh2Shell {
+  return new Ssh2Shell({ knownHosts, privateKey, agent: null, handshakeTimeoutMs: op.handshakeTimeoutMs, keepaliveIntervalMs: 10_000, keepaliveCountMax: 3, maxHandshakes: op.maxHandshakes });
+}
+
+/**
+ * What the bot does when it starts (src/fleet/connections.ts): a fresh shell connects every host of
+ * the op, and the next op (reuse) deploys over those connections. Untimed, like the script's master
+ * connections: the bot connected minutes or days before anyone typed !deploy.
+ */
+async function connectAsTheBotDoes(op: TugboatOp): Promise<{ connected: number; failed: number }> {
+  await kept?.close();
+  const shell = newShell(op);
+  const engine = engineFor(op, shell);
+  const report = await new FleetConnections({ shell, hosts: () => engine.hosts(op.app), log: pino({ level: "silent" }), everyMs: 0 }).start();
+  kept = shell;
+  return { connected: report.connected, failed: report.failed.length };
+}
+
 async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatOpResult> {
   if (!op.reuse && kept) {
     await kept.close();
     kept = null;
   }
-  const shell = kept ?? new Ssh2Shell({
-    knownHosts,
-    privateKey,
-    agent: null,
-    handshakeTimeoutMs: op.handshakeTimeoutMs,
-    keepaliveIntervalMs: 10_000,
-    keepaliveCountMax: 3,
-    maxHandshakes: op.maxHandshakes,
-  });
+  const shell = kept ?? newShell(op);
   const engine = engineFor(op, shell);
   // Peak RSS from here: writing 5 to clear_refs resets VmHWM to the current RSS.
   writeFileSync("/proc/self/clear_refs", "5");
@@ -230,6 +241,7 @@ serveParent(
       await staging.update();
       return { ok: true };
     },
+    connect: (arg) => connectAsTheBotDoes(arg as TugboatOp),
     deploy: (arg) => run("deploy", arg as TugboatOp),
     rollback: (arg) => run("rollback", arg as TugboatOp),
   },
