@@ -33,7 +33,6 @@ export class FleetConnections {
   private stopped = false;
   /** Hosts whose last attempt failed, with its message: logged again only when that changes. */
   private readonly failing = new Map<string, string>();
-  private last: SweepReport | null = null;
 
   constructor(private readonly d: FleetConnectionsDeps) {}
 
@@ -45,11 +44,6 @@ export class FleetConnections {
       this.timer.unref();
     }
     return first;
-  }
-
-  /** The last sweep's figures (null before the first ends). */
-  status(): SweepReport | null {
-    return this.last;
   }
 
   /** One pass: connects each host without an open connection; one pass at a time. */
@@ -74,9 +68,7 @@ export class FleetConnections {
     );
     const failed = results.filter((r): r is NonNullable<typeof r> => r !== null);
     const report: SweepReport = { hosts: hosts.length, connected: hosts.length - failed.length, failed };
-    if (this.stopped) return report;
-    this.last = report;
-    this.logChanges(hosts, failed);
+    if (!this.stopped) this.logChanges(hosts, failed);
     return report;
   }
 
