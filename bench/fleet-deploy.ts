@@ -56,10 +56,10 @@ type Tool = "tugboat" | "shell" | "ansible";
 /**
  * warm: a 3-file change over new connections (tugboat: a hard-linked copy of the live release while a
  * host keeps fewer than 5 releases); warm-steady: the same once every host keeps 5 (tugboat recycles the
- * release it would prune); warm-kept: over kept connections, each tool's way (tugboat: a hard-linked
- * copy over connections opened beforehand as the bot opens them at its start, the bot's own path; the script: over
- * OpenSSH master connections opened beforehand, untimed); warm-steady-kept: tugboat's steady state
- * over kept connections. warm+refused: a refused address among the hosts (run 11; not run since).
+ * release it would prune); warm-kept: over kept connections, each tool's way (tugboat: the bot's !deploy,
+ * a preview and the deploy reusing its census, both timed, a hard-linked copy, over connections opened
+ * beforehand as the bot opens them at its start; the script: over OpenSSH master connections opened
+ * beforehand, untimed); warm-steady-kept: tugboat's steady state the same way. warm+refused: a refused address among the hosts (run 11; not run since).
  */
 type Kind = "warmup" | "cold" | "warm" | "warm-steady" | "warm-kept" | "warm-steady-kept" | "rollback" | "rollback-warm" | "warm+tarpit" | "warm+refused";
 /** BENCH_FLEET_TOOLS=tugboat,shell leaves Ansible out (its figures then come from an earlier run). */
@@ -200,7 +200,7 @@ export async function run(): Promise<void> {
       const r = await tug.request<{ connected: number; failed: number }>("connect", req, OP_TIMEOUT_MS.tugboat);
       if (r.failed) console.log(`  tugboat: connecting as the bot does, ${r.failed} of ${hosts.length} hosts failed`);
     };
-    const op = async (tool: Tool, kind: Kind, n: number, hosts: readonly FleetHost[], base: string, tag: string, mode: "deploy" | "rollback", extraHosts: ReadonlyArray<{ name: string; address: string; port: number }> = [], connections: { keepOpen?: boolean; reuse?: boolean } = {}): Promise<OpRecord> => {
+    const op = async (tool: Tool, kind: Kind, n: number, hosts: readonly FleetHost[], base: string, tag: string, mode: "deploy" | "rollback", extraHosts: ReadonlyArray<{ name: string; address: string; port: number }> = [], connections: { keepOpen?: boolean; reuse?: boolean; viaPreview?: boolean } = {}): Promise<OpRecord> => {
       const i = tagIndex(tag);
       const sha = repo.shas[i]!;
       const group = controllerGroup[tool];
@@ -332,10 +332,11 @@ export async function run(): Promise<void> {
       await op("tugboat", "rollback-warm", n, hosts, base("tugboat"), "v2", "rollback", [], { keepOpen: true, reuse: true });
       let tv = 3; // tugboat's next release (v1, v2 made)
       let sv = 3; // the script's
-      // A warm deploy over kept connections, the bot's own path: it connects to its fleet when it
-      // starts (FleetConnections) and keeps the connections: v3 from a hard-linked copy of v2.
+      // A warm deploy as the bot's !deploy runs it: over the connections it made when it started
+      // (FleetConnections), a preview (census, range) and the deploy that reuses its census, both
+      // timed: v3 from a hard-linked copy of v2.
       await connectAsTheBot(n, hosts);
-      await op("tugboat", "warm-kept", n, hosts, base("tugboat"), `v${tv++}`, "deploy", [], { reuse: true });
+      await op("tugboat", "warm-kept", n, hosts, base("tugboat"), `v${tv++}`, "deploy", [], { reuse: true, viaPreview: true });
       // Rollbacks, symlink flips: v2 -> v1 -> v2 ... (tugboat and shell, alternating who goes first), Ansible once.
       const reps = first ? ROLLBACK_REPS : ROLLBACK_REPS - 1;
       for (let r = 0; r < reps; r++) {
@@ -361,7 +362,7 @@ export async function run(): Promise<void> {
       await op("shell", "warm-kept", n, hosts, base("shell"), `v${sv++}`, "deploy");
       await shell.masters("disconnect", hosts);
       await connectAsTheBot(n, hosts);
-      await op("tugboat", "warm-steady-kept", n, hosts, base("tugboat"), "v7", "deploy", [], { reuse: true });
+      await op("tugboat", "warm-steady-kept", n, hosts, base("tugboat"), "v7", "deploy", [], { reuse: true, viaPreview: true });
     }
     // Disk use on web01 after the run: tugboat's releases share unchanged files (du counts an inode once).
     for (const n of SIZES) {

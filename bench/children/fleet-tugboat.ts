@@ -45,6 +45,11 @@ export interface TugboatOp {
   readonly keepOpen?: boolean;
   /** Use the connections the previous op left open (a rollback minutes after a deploy, in the bot). */
   readonly reuse?: boolean;
+  /**
+   * Deploy as the bot's !deploy does: preview (fetch, stage, census, commit range), then the deploy,
+   * which reuses the preview's census; both timed.
+   */
+  readonly viaPreview?: boolean;
 }
 
 export interface TugboatOpResult {
@@ -188,7 +193,10 @@ async function run(kind: "deploy" | "rollback", op: TugboatOp): Promise<TugboatO
   };
   let result: OperationResult;
   try {
-    result = kind === "deploy" ? await engine.deploy({ app: op.app, ref: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent }) : await engine.rollback({ app: op.app, to: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent });
+    if (kind === "deploy" && op.viaPreview) {
+      const preview = await engine.preview(op.app, op.ref);
+      result = await engine.deploy({ app: op.app, ref: op.ref, staged: preview.staged, census: preview.census, reason: "fleet-deploy benchmark", nick: "bench", onEvent });
+    } else result = kind === "deploy" ? await engine.deploy({ app: op.app, ref: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent }) : await engine.rollback({ app: op.app, to: op.ref, reason: "fleet-deploy benchmark", nick: "bench", onEvent });
   } finally {
     clearInterval(ticker);
   }

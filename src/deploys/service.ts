@@ -203,7 +203,7 @@ export class DeployService {
     let started: Promise<unknown> = Promise.resolve();
     const run = this.d.engine
       .deploy({
-        app: preview.app, ref: preview.ref, staged: preview.staged, reason, nick: by.nick, signal: r.abort.signal,
+        app: preview.app, ref: preview.ref, staged: preview.staged, census: preview.census, reason, nick: by.nick, signal: r.abort.signal,
         onEvent: (e) => {
           this.d.onEvent?.(e);
           if (e.type === "started") started = this.sal(startedEntry(preview.app, preview.from, preview.staged.sha, preview.range, reason), by, channel, e.deployId);

@@ -44,7 +44,26 @@ export interface DeployPreview {
   /** Reachable hosts that run the staged revision already. */
   readonly onTarget: number;
   readonly problems: readonly HostProblem[];
+  /** The census it read: the deploy that follows reuses it (see DeployRequest.census). */
+  readonly census: CensusReading;
 }
+
+/**
+ * A census as a preview read it, for the deploy that follows. A deploy reuses each host's entry
+ * instead of reading the host again (one SSH channel a host less) when no deploy or rollback of the
+ * app began or finished since (`mark`, from the journal) and it is at most CENSUS_REUSE_MS old; hosts
+ * that did not answer it are read again.
+ */
+export interface CensusReading {
+  readonly entries: readonly CensusEntry[];
+  /** The engine's clock when the census began. */
+  readonly at: number;
+  /** The app's latest deploy in the journal ("none", or its id); null if it was running then. */
+  readonly mark: string | null;
+}
+
+/** How old a preview's census may be for its deploy to reuse it (a !deploy waits up to 60 s for !yes). */
+export const CENSUS_REUSE_MS = 120_000;
 
 export interface EngineDeps {
   readonly config: Config;
@@ -70,6 +89,8 @@ export interface DeployRequest extends OperationRequest {
   readonly ref?: string;
   /** A revision staged already (by preview()): skips fetching and patching again. */
   readonly staged?: StagedRevision;
+  /** The preview's census (DeployPreview.census): reused when still true, see CensusReading. */
+  readonly census?: CensusReading;
   /** After the canary stage: continue, roll back or stop. Default: continue when the canaries passed. */
   readonly gate?: (info: { deployId: number; stage: Stage; failed: readonly HostProblem[] }) => Promise<GateVerdict>;
 }
@@ -149,6 +170,19 @@ export class DeployEngine {
     };
   }
 
+  /** What a census reading must match to be reused: the app's latest journal entry, if it is finished. */
+  private journalMark(app: string): string | null {
+    const latest = this.deps.journal.list(app, 1)[0];
+    return !latest ? "none" : latest.state === "running" ? null : String(latest.id);
+  }
+
+  /** The entries of a preview's census that a deploy may reuse (hosts that answered it), or none. */
+  private reusable(app: string, reading: CensusReading | undefined): Map<string, CensusEntry> | undefined {
+    if (!reading || reading.mark === null || reading.mark !== this.journalMark(app)) return undefined;
+    if (this.deps.now() - reading.at > CENSUS_REUSE_MS) return undefined;
+    return new Map(reading.entries.filter((e) => e.state !== null).map((e) => [e.host, e]));
+  }
+
   /** Reads the live release on every host of the app (in parallel, bounded), honest about failures. */
   async census(appName: string, signal?: AbortSignal): Promise<CensusEntry[]> {
     return Promise.all(this.censusEach(appName, signal).values());
@@ -159,14 +193,14 @@ export class DeployEngine {
    * the hosts worked on at once; a deploy passes its own, so census and shipping together never exceed
    * the app's concurrency (the census, queued first, runs first).
    */
-  private censusEach(appName: string, signal?: AbortSignal, limit?: Semaphore): Map<string, Promise<CensusEntry>> {
+  private censusEach(appName: string, signal?: AbortSignal, limit?: Semaphore, known?: ReadonlyMap<string, CensusEntry>): Map<string, Promise<CensusEntry>> {
     const app = this.app(appName);
     limit ??= new Semaphore(app.concurrency);
     const deps = this.step(null, app, () => {});
     return new Map(
       this.hosts(appName).map((h) => [
         h.name,
-        limit.run(async (): Promise<CensusEntry> => {
+        known?.has(h.name) ? Promise.resolve(known.get(h.name)!) : limit.run(async (): Promise<CensusEntry> => {
           const r = await runStep(deps, h, "census", [this.deps.basePath(h, app)], { timeoutSec: app.timeouts.censusSec, signal });
           return r.ok ? { host: h.name, state: parseCensus(r.lines), problem: null } : { host: h.name, state: null, problem: r.problem };
         }),
@@ -189,7 +223,7 @@ export class DeployEngine {
     // out if its census fails. Only a first deploy (the journal knows no live release) waits for all,
     // to name what runs now.
     const limit = new Semaphore(app.concurrency);
-    const censusOf = this.censusEach(req.app, req.signal, limit);
+    const censusOf = this.censusEach(req.app, req.signal, limit, this.reusable(req.app, req.census));
     const hostNames = [...censusOf.keys()];
     const live = this.deps.journal.live(req.app)?.sha;
     const from = live ?? majority((await Promise.all(censusOf.values())).map((c) => c.state?.current ?? null));
@@ -357,6 +391,8 @@ export class DeployEngine {
     const staging = this.deps.staging(appName);
     await staging.update(signal);
     const staged = await staging.stage(ref ?? app.branch, signal);
+    const at = this.deps.now();
+    const mark = this.journalMark(appName);
     const census = await this.census(appName, signal);
     const currents = census.map((c) => c.state?.current ?? null);
     // What runs now: the journal's live release; after an interrupted deploy, what the hosts not yet on
@@ -366,6 +402,7 @@ export class DeployEngine {
     return {
       app: appName, ref: ref ?? app.branch, staged, from, range, hosts: census.length, reachable: census.filter((c) => c.state).length,
       onTarget: currents.filter((c) => c === staged.sha).length, problems: census.flatMap((c) => (c.problem ? [c.problem] : [])),
+      census: { entries: census, at, mark },
     };
   }
 

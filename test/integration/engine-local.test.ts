@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CENSUS_REUSE_MS } from "../../src/fleet/engine.js";
 import { LocalShell } from "../../src/fleet/local-shell.js";
 import type { ExecRequest, Host, RemoteShell } from "../../src/fleet/remote-shell.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
@@ -168,6 +169,47 @@ describe("DeployEngine on local hosts", () => {
     expect(most).toBe(3);
     expect(order.filter((s) => s === "census")).toHaveLength(10);
     expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("prepare"));
+  });
+
+  it("a deploy after its preview reads no host twice; after another deploy or too late, it reads them again", async () => {
+    // !deploy previews (a census of every host) and then deploys: the hosts are not read twice.
+    const local = new LocalShell();
+    const censuses: string[] = [];
+    const counting: RemoteShell = {
+      exec: (host: Host, req: ExecRequest) => (req.command.includes("tugboat-census") && censuses.push(host.name), local.exec(host, req)),
+      connect: () => local.connect(),
+      connectionStats: () => local.connectionStats(),
+      close: () => local.close(),
+    };
+    const t = setup({ canaries: [], batchSize: 0 }, counting);
+    if (!t.journal.live("app")) expect((await t.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
+    const deployAfter = async (preview: Awaited<ReturnType<typeof t.engine.preview>>, census = preview.census) => {
+      censuses.length = 0;
+      const result = await t.engine.deploy({ app: "app", reason: "after a preview", nick: "alice", staged: preview.staged, census });
+      expect(result.state).toBe("succeeded");
+      for (const h of hosts) expect(current(h)).toBe(preview.staged.sha);
+      return [...censuses];
+    };
+
+    upstream.commit({ "src/file4.txt": "previewed\n" }, "previewed");
+    const preview = await t.engine.preview("app", undefined);
+    expect(preview.census.entries).toHaveLength(10);
+    expect(await deployAfter(preview)).toEqual([]);
+
+    // Another operation of the app between the preview and the deploy: the hosts changed, read them again.
+    upstream.commit({ "src/file5.txt": "raced\n" }, "raced");
+    const stale = await t.engine.preview("app", undefined);
+    expect((await t.engine.rollback({ app: "app", reason: "in between", nick: "bob" })).state).toBe("succeeded");
+    expect((await deployAfter(stale)).sort()).toEqual(hosts);
+
+    // Too old, or a host that did not answer the preview: read again.
+    upstream.commit({ "src/file6.txt": "late\n" }, "late");
+    const late = await t.engine.preview("app", undefined);
+    expect((await deployAfter(late, { ...late.census, at: late.census.at - CENSUS_REUSE_MS - 1 })).sort()).toEqual(hosts);
+    upstream.commit({ "src/file7.txt": "partial\n" }, "partial");
+    const partial = await t.engine.preview("app", undefined);
+    const lost = { ...partial.census, entries: partial.census.entries.map((e) => (e.host === "web03" ? { host: e.host, state: null, problem: { host: e.host, kind: "timeout" as const, step: "census", message: "census timed out" } } : e)) };
+    expect(await deployAfter(partial, lost)).toEqual(["web03"]);
   });
 
   it("reports each host's switch as it happens, while its restart still runs", async () => {
