@@ -93,13 +93,7 @@ export class FleetConnections {
   }
 }
 
-/** A host named by several apps (or twice under two names) is connected once. */
+/** A host several apps target is connected once (host names are unique in the config). */
 function unique(hosts: readonly Host[]): Host[] {
-  const seen = new Set<string>();
-  return hosts.filter((h) => {
-    const key = `${h.user}@${h.address}:${h.port}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return [...new Map(hosts.map((h) => [h.name, h])).values()];
 }

@@ -14,6 +14,12 @@ let upstream: UpstreamRepo;
 const hosts = Array.from({ length: 10 }, (_, i) => `web${String(i + 1).padStart(2, "0")}`);
 const current = (h: string) => readlinkSync(join(dir, "fleet", h, "srv/app/current")).replace("releases/", "");
 
+/** A LocalShell whose every command passes through `exec` first (to count or delay steps). */
+function observed(exec: (host: Host, req: ExecRequest, run: () => ReturnType<RemoteShell["exec"]>) => ReturnType<RemoteShell["exec"]>): RemoteShell {
+  const local = new LocalShell();
+  return { exec: (host, req) => exec(host, req, () => local.exec(host, req)), connect: () => local.connect(), connectionStats: () => local.connectionStats(), close: () => local.close() };
+}
+
 function setup(app: Record<string, unknown> = {}, shell: RemoteShell = new LocalShell()) {
   return makeEngine({
     dir,
@@ -37,9 +43,8 @@ afterAll(() => temp.removeAll());
 
 describe("DeployEngine on local hosts", () => {
   it("deploys canaries first, passes the gate, then batches; every host's current points at the new release", async () => {
-    const local = new LocalShell();
     const order: string[] = [];
-    const t = setup({}, { exec: (host, req) => (order.push(/tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?"), local.exec(host, req)), connect: () => local.connect(), connectionStats: () => local.connectionStats(), close: () => local.close() });
+    const t = setup({}, observed((_host, req, run) => (order.push(/tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?"), run())));
     const result = await t.engine.deploy({ app: "app", reason: "first deploy", nick: "alice", onEvent: t.onEvent });
     // a first deploy (no live release on record) reads every host before it ships to any
     expect(result.from).toBeNull();
@@ -136,27 +141,21 @@ describe("DeployEngine on local hosts", () => {
 
   it("census and shipping share the app's concurrency: never more hosts at work than it allows, each census before any prepare", async () => {
     // Bench run 8 (200 hosts): censuses ran beside 32 shipping hosts and 70 timed out in their handshakes.
-    const local = new LocalShell();
     let inFlight = 0;
     let most = 0;
     const order: string[] = [];
-    const counting: RemoteShell = {
-      async exec(host: Host, req: ExecRequest) {
-        const step = /tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?";
-        order.push(step);
-        most = Math.max(most, ++inFlight);
-        try {
-          // Half the hosts are slow to answer their census, as hosts still in their handshake are.
-          if (step === "census" && host.name >= "web06") await new Promise((r) => setTimeout(r, 300));
-          return await local.exec(host, req);
-        } finally {
-          inFlight--;
-        }
-      },
-      connect: () => local.connect(),
-      connectionStats: () => local.connectionStats(),
-      close: () => local.close(),
-    };
+    const counting = observed(async (host, req, run) => {
+      const step = /tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?";
+      order.push(step);
+      most = Math.max(most, ++inFlight);
+      try {
+        // Half the hosts are slow to answer their census, as hosts still in their handshake are.
+        if (step === "census" && host.name >= "web06") await new Promise((r) => setTimeout(r, 300));
+        return await run();
+      } finally {
+        inFlight--;
+      }
+    });
     const t = setup({ canaries: [], batchSize: 0, concurrency: 3 }, counting);
     // A deploy over a live release (a first deploy waits for every census anyway).
     if (!t.journal.live("app")) expect((await t.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
@@ -173,15 +172,8 @@ describe("DeployEngine on local hosts", () => {
 
   it("a deploy after its preview reads no host twice; after another deploy or too late, it reads them again", async () => {
     // !deploy previews (a census of every host) and then deploys: the hosts are not read twice.
-    const local = new LocalShell();
     const censuses: string[] = [];
-    const counting: RemoteShell = {
-      exec: (host: Host, req: ExecRequest) => (req.command.includes("tugboat-census") && censuses.push(host.name), local.exec(host, req)),
-      connect: () => local.connect(),
-      connectionStats: () => local.connectionStats(),
-      close: () => local.close(),
-    };
-    const t = setup({ canaries: [], batchSize: 0 }, counting);
+    const t = setup({ canaries: [], batchSize: 0 }, observed((host, req, run) => (req.command.includes("tugboat-census") && censuses.push(host.name), run())));
     if (!t.journal.live("app")) expect((await t.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
     const deployAfter = async (preview: Awaited<ReturnType<typeof t.engine.preview>>, census = preview.census) => {
       censuses.length = 0;

@@ -44,18 +44,23 @@ function setup(app: Record<string, unknown> = {}, targets: string[] = ["web"], o
   });
 }
 
-beforeAll(async () => {
-  dir = temp.make("tugboat-engine-ssh-");
-  fleet = await startFleet({ hosts: 20, special: { tarpit: true, hangingRestart: true, noisyBashrc: true, wrongHostKey: true } });
-  shell = new Ssh2Shell({
+/** An Ssh2Shell for the test fleet's hosts (its key and known_hosts). */
+function fleetShell(handshakeTimeoutMs: number): Ssh2Shell {
+  return new Ssh2Shell({
     knownHosts: new KnownHosts(readFileSync(fleet.knownHostsPath, "utf8")),
     privateKey: readFileSync(fleet.privateKeyPath),
     agent: null,
-    handshakeTimeoutMs: HANDSHAKE_MS,
+    handshakeTimeoutMs,
     keepaliveIntervalMs: 5000,
     keepaliveCountMax: 3,
     maxHandshakes: 16,
   });
+}
+
+beforeAll(async () => {
+  dir = temp.make("tugboat-engine-ssh-");
+  fleet = await startFleet({ hosts: 20, special: { tarpit: true, hangingRestart: true, noisyBashrc: true, wrongHostKey: true } });
+  shell = fleetShell(HANDSHAKE_MS);
   upstream = UpstreamRepo.create(temp.make("tugboat-upstream-"));
   const files: Record<string, string> = { "bin/serve": "#!/bin/sh\necho serving\n" };
   for (let i = 0; i < 500; i++) files[`src/f${i}.php`] = `<?php // ${i}\n`.repeat(30);
@@ -221,15 +226,7 @@ describe("DeployEngine over SSH", () => {
 
 describe("FleetConnections: the bot keeps its fleet connected", () => {
   it("connects every host at start, reports the ones it cannot reach once, deploys over those connections, and connects a host again when it is back", async () => {
-    const own = new Ssh2Shell({
-      knownHosts: new KnownHosts(readFileSync(fleet.knownHostsPath, "utf8")),
-      privateKey: readFileSync(fleet.privateKeyPath),
-      agent: null,
-      handshakeTimeoutMs: 2000,
-      keepaliveIntervalMs: 5000,
-      keepaliveCountMax: 3,
-      maxHandshakes: 16,
-    });
+    const own = fleetShell(2000);
     try {
       const logged: Array<{ level: number; msg: string; failed?: Array<{ host: string; kind: string }>; hosts?: string[] }> = [];
       const log = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
