@@ -16,7 +16,7 @@ import { failureBudget, planStages, type Stage } from "./plan.js";
 import type { Host, RemoteShell } from "./remote-shell.js";
 import { Semaphore } from "./semaphore.js";
 import type { SmokeChecker } from "./smoke.js";
-import { parseActivate, parseCensus, parsePrepare, type HostState, type PrepareReport } from "./steps.js";
+import { parseActivate, parseCensus, parsePrepare, PREPARE_KILL_AFTER_SEC, type HostState, type PrepareReport } from "./steps.js";
 
 /** What the engine needs of the staging repository (src/git/staging.ts). */
 export interface StagingPort {
@@ -251,27 +251,33 @@ export class DeployEngine {
     const shipTo = async (host: Host, state: HostState): Promise<HostProblem | null> => {
       const base = this.deps.basePath(host, app);
       let bundle = state.haves.includes(staged.sha) ? null : await bundleFor(state.haves);
-      const prepare = (reset: boolean) =>
-        runStep(stepDeps, host, "prepare", [base, staged.sha, bundle ? "1" : "0", reset ? "reset" : "", tree, String(app.keep)], { timeoutSec: app.timeouts.prepareSec, stdin: bundle ?? undefined, signal: req.signal, record: false });
-      let prep = await prepare(false);
-      bytesSent += prep.bytesSent;
+      // The journal's line for prepare is written the moment the host reports it: the changed-file
+      // counts of the releases it may be made from are looked up before (in staging, once a release).
+      const counts = new Map<string, number | null>();
+      await Promise.all(state.releases.filter((r) => r.complete).map(async (r) => counts.set(r.sha, await changedFrom(r.sha))));
       let rebuilt: string | null = null;
-      if (!prep.ok && prep.problem.kind === "failed" && (prep.problem.exitCode === 4 || prep.problem.exitCode === 5)) {
+      const ship = (reset: boolean) =>
+        this.ship(stepDeps, host, app, { base, sha: staged.sha, tree, bundle, reset, describe: (r) => describePrepare(r, r.from ? (counts.get(r.from) ?? null) : null, rebuilt) }, req.signal);
+      let shipped = await ship(false);
+      bytesSent += shipped.bytesSent;
+      const p = shipped.prepared ? null : shipped.problem;
+      if (p?.kind === "failed" && p.step === "prepare" && (p.exitCode === 4 || p.exitCode === 5)) {
         // The host's cache repository is damaged, or lacks what census said it had: start it afresh from a full bundle.
-        rebuilt = prep.problem.message;
+        rebuilt = p.message;
         bundle = await bundleFor([]);
-        prep = await prepare(true);
-        bytesSent += prep.bytesSent;
+        shipped = await ship(true);
+        bytesSent += shipped.bytesSent;
       }
-      const report = prep.ok ? parsePrepare(prep.lines) : null;
-      const changed = report?.from ? await changedFrom(report.from) : null;
-      stepDeps.record(host.name, "prepare", prep, report ? describePrepare(report, changed, rebuilt) : null);
-      if (!prep.ok) return prep.problem;
+      if (shipped.switched) switched.push({ host, previous: state.current });
+      if (!shipped.prepared) {
+        const problem = shipped.problem!;
+        stepDeps.record(host.name, "prepare", { ok: false, ms: shipped.ms, problem });
+        return problem;
+      }
+      const report = shipped.prepared;
       if (rebuilt) fallbacks.push({ host: host.name, reason: `cache repository rebuilt (${rebuilt})` });
-      else if (report?.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: shortShas(report.fallback) });
-      const activated = await this.activate(stepDeps, host, app, staged.sha, app.keep, req.signal);
-      if (activated.switched) switched.push({ host, previous: state.current });
-      if (activated.problem) return activated.problem;
+      else if (report.fallback && report.fallback !== NO_LIVE_RELEASE) fallbacks.push({ host: host.name, reason: shortShas(report.fallback) });
+      if (shipped.problem) return shipped.problem;
       if (app.smoke.length) {
         const t = this.deps.now();
         const why = await this.deps.smoke.check(host, staged.sha, app.smoke, req.signal);
@@ -465,49 +471,141 @@ export class DeployEngine {
     return known.size === 1 ? [...known][0]! : null;
   }
 
+  /** The deadline of promote, restart and (keep > 0) prune on one host, in seconds. */
+  private activateSec(app: AppConfig, keep: number): number {
+    const t = app.timeouts;
+    return t.promoteSec + (app.restart ? t.restartSec : 0) + (keep > 0 ? t.promoteSec : 0);
+  }
+
   /**
    * Promote, restart and (keep > 0) prune on one host in one exec; the journal gets promote and
    * restart as their own steps. `switched`: current may now point at sha (a host that timed out or
    * dropped mid-step counts, so a rollback of switched hosts never misses one).
    */
-  private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<{ switched: boolean; problem: HostProblem | null }> {
-    const t = app.timeouts;
-    const timeoutSec = t.promoteSec + (app.restart ? t.restartSec : 0);
-    // The switch is journaled (and announced) the moment the host reports it, while the restart runs.
-    let promoted = false;
-    const recordPromote = (was: string | null, ms: number) => {
-      if (promoted) return;
-      promoted = true;
-      d.record(host.name, "promote", { ok: true, lines: [], ms }, was ? `was ${was.slice(0, 10)}` : null);
-    };
-    const onLine = (line: string) => {
-      const early = line.startsWith("promoted ") ? parseActivate([line]) : null;
-      if (early) recordPromote(early.was, early.promoteMs);
-    };
-    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: timeoutSec + (keep > 0 ? t.promoteSec : 0), signal, record: false, onLine });
-    const lines = r.ok ? r.lines : (r.lines ?? null);
-    const exit = r.ok ? { code: 0, ms: r.ms } : r.problem.kind === "failed" && r.problem.exitCode !== undefined ? { code: r.problem.exitCode, ms: r.ms } : undefined;
-    const report = lines ? parseActivate(lines, exit) : null;
-    const tail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
-    if (!report) {
-      const problem: HostProblem = r.ok
-        ? { host: host.name, kind: "failed", step: "promote", message: "promote printed no result" }
-        : { ...r.problem, step: r.problem.step === "activate" ? "promote" : r.problem.step, message: r.problem.message.replace(/^activate/, "promote") };
-      d.record(host.name, "promote", { ok: false, ms: r.ms, problem });
-      // A host that timed out or dropped mid-step may have switched: a rollback of switched hosts includes it.
-      return { switched: problem.kind === "timeout" || problem.kind === "protocol", problem };
-    }
-    recordPromote(report.was, report.promoteMs);
-    if (!app.restart) return { switched: true, problem: null };
-    const restart = report.restart;
-    const problem: HostProblem | null =
-      restart?.outcome === "ok" ? null
-      : restart ? { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${restart.code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: restart.code, stderrTail: tail }
-      : !r.ok && r.problem.kind === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out: the switch and restart took over ${timeoutSec}s (killed on the host)`, exitCode: r.problem.exitCode ?? 124, stderrTail: tail }
-      : { ...(r.ok ? { host: host.name, kind: "failed" as const, message: "restart printed no result" } : r.problem), step: "restart" };
-    d.record(host.name, "restart", problem ? { ok: false, ms: r.ms - report.promoteMs, problem } : { ok: true, lines: [], ms: restart!.ms });
-    return { switched: true, problem };
+  private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<Activation> {
+    const promoted = promoteRecorder(d, host);
+    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: this.activateSec(app, keep), signal, record: false, onLine: promoted.onLine });
+    return judgeActivation(d, host, app, r, promoted.record);
   }
+
+  /**
+   * A deploy's work on one host in one exec (the step "ship": prepare, then promote, restart and prune):
+   * one SSH channel a host instead of two. The journal gets prepare, promote and restart as their own
+   * steps, each the moment the host reports it, as if they had run apart. Each part keeps its own
+   * deadline: prepare's is on the host (timeout(1), as when it runs alone); activate's starts when
+   * prepare reports, and is kept here.
+   */
+  private async ship(d: StepRunnerDeps, host: Host, app: AppConfig, s: ShipArgs, signal?: AbortSignal): Promise<Shipped> {
+    const t = app.timeouts;
+    const activateSec = this.activateSec(app, app.keep);
+    const started = this.deps.now();
+    const seen: string[] = [];
+    let prepared: PrepareReport | null = null;
+    const promoted = promoteRecorder(d, host);
+    // activate's deadline: from prepare's report on, the rest of the step has activateSec
+    const phase = new AbortController();
+    let phaseTimer: NodeJS.Timeout | undefined;
+    const onLine = (line: string) => {
+      if (prepared) return promoted.onLine(line);
+      seen.push(line);
+      if (!line.startsWith("state ")) return;
+      prepared = parsePrepare(seen);
+      d.record(host.name, "prepare", { ok: true, lines: seen, ms: this.deps.now() - started }, s.describe(prepared));
+      phaseTimer = setTimeout(() => phase.abort(), activateSec * 1000);
+    };
+    const args = [s.base, s.sha, s.bundle ? "1" : "0", s.reset ? "reset" : "", s.tree, String(app.keep), app.restart ?? "", String(app.keep)];
+    // prepare's deadline and timeout(1)'s grace after it, then activate's; the phase timer comes first
+    const timeoutSec = t.prepareSec + PREPARE_KILL_AFTER_SEC + activateSec;
+    const r = await runStep(d, host, "ship", args, { timeoutSec, stdin: s.bundle ?? undefined, signal: signal ? AbortSignal.any([signal, phase.signal]) : phase.signal, record: false, onLine }).finally(() => clearTimeout(phaseTimer));
+    if (!prepared) {
+      const problem = prepareProblem(host, r, t.prepareSec);
+      // killed by us, or the connection lost, before prepare's report came: it may have gone on
+      return { prepared: null, problem, ms: r.ms, bytesSent: r.bytesSent, switched: problem.kind === "timeout" || problem.kind === "protocol" };
+    }
+    const killedAtPhase = phase.signal.aborted && !signal?.aborted && !r.ok && r.problem.kind === "timeout";
+    const result: StepResult = killedAtPhase && !r.ok ? { ...r, problem: { ...r.problem, step: "activate", message: `activate timed out after ${activateSec}s (killed on the host)` } } : r;
+    const activation = judgeActivation(d, host, app, result, promoted.record, activateSec);
+    return { prepared, problem: activation.problem, ms: r.ms, bytesSent: r.bytesSent, switched: activation.switched };
+  }
+}
+
+interface Activation {
+  readonly switched: boolean;
+  readonly problem: HostProblem | null;
+}
+
+interface ShipArgs {
+  readonly base: string;
+  readonly sha: string;
+  readonly tree: string;
+  readonly bundle: Buffer | null;
+  readonly reset: boolean;
+  /** The journal's words for what prepare did. */
+  readonly describe: (r: PrepareReport) => string;
+}
+
+interface Shipped extends Activation {
+  /** What prepare reported (and journaled); null when it failed: problem says why, for the caller to journal. */
+  readonly prepared: PrepareReport | null;
+  readonly ms: number;
+  readonly bytesSent: number;
+}
+
+/** Journals a host's switch the moment it reports it (while its restart runs), once. */
+function promoteRecorder(d: StepRunnerDeps, host: Host) {
+  let done = false;
+  const record = (was: string | null, ms: number) => {
+    if (done) return;
+    done = true;
+    d.record(host.name, "promote", { ok: true, lines: [], ms }, was ? `was ${was.slice(0, 10)}` : null);
+  };
+  const onLine = (line: string) => {
+    const early = line.startsWith("promoted ") ? parseActivate([line]) : null;
+    if (early) record(early.was, early.promoteMs);
+  };
+  return { record, onLine };
+}
+
+/** Why ship's prepare part failed, from how the step ended (its "prepare exit N" line, or the step's own failure). */
+function prepareProblem(host: Host, r: StepResult, prepareSec: number): HostProblem {
+  const lines = r.ok ? r.lines : (r.lines ?? []);
+  const exit = lines.find((l) => l.startsWith("prepare exit "));
+  const code = exit ? Number(exit.slice("prepare exit ".length)) : undefined;
+  const stderrTail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
+  const last = stderrTail.split("\n").filter(Boolean).at(-1);
+  if (code === 124 || code === 137) return { host: host.name, kind: "timeout", step: "prepare", message: `prepare timed out after ${prepareSec}s (killed on the host)`, exitCode: code, stderrTail };
+  if (code !== undefined) return { host: host.name, kind: "failed", step: "prepare", message: `prepare failed with exit code ${code}${last ? `: ${last}` : ""}`, exitCode: code, stderrTail };
+  if (r.ok) return { host: host.name, kind: "failed", step: "prepare", message: "prepare printed no result" };
+  return { ...r.problem, step: r.problem.step === "ship" ? "prepare" : r.problem.step, message: r.problem.message.replace(/^ship/, "prepare") };
+}
+
+/**
+ * What an exec of activate (alone, or as ship's second part) did: the switch, the restart's outcome.
+ * `timeoutSec` is activate's deadline, for the words of a restart killed at it.
+ */
+function judgeActivation(d: StepRunnerDeps, host: Host, app: AppConfig, r: StepResult, recordPromote: (was: string | null, ms: number) => void, timeoutSec = app.timeouts.promoteSec + (app.restart ? app.timeouts.restartSec : 0)): Activation {
+  const lines = r.ok ? r.lines : (r.lines ?? null);
+  const exit = r.ok ? { code: 0, ms: r.ms } : r.problem.kind === "failed" && r.problem.exitCode !== undefined ? { code: r.problem.exitCode, ms: r.ms } : undefined;
+  const report = lines ? parseActivate(lines, exit) : null;
+  const tail = (r.ok ? r.stderrTail : r.problem.stderrTail) ?? "";
+  if (!report) {
+    const problem: HostProblem = r.ok
+      ? { host: host.name, kind: "failed", step: "promote", message: "promote printed no result" }
+      : { ...r.problem, step: r.problem.step === "activate" || r.problem.step === "ship" ? "promote" : r.problem.step, message: r.problem.message.replace(/^(activate|ship)/, "promote") };
+    d.record(host.name, "promote", { ok: false, ms: r.ms, problem });
+    // A host that timed out or dropped mid-step may have switched: a rollback of switched hosts includes it.
+    return { switched: problem.kind === "timeout" || problem.kind === "protocol", problem };
+  }
+  recordPromote(report.was, report.promoteMs);
+  if (!app.restart) return { switched: true, problem: null };
+  const restart = report.restart;
+  const problem: HostProblem | null =
+    restart?.outcome === "ok" ? null
+    : restart ? { host: host.name, kind: "failed", step: "restart", message: `restart failed with exit code ${restart.code}${tail ? `: ${tail.split("\n").at(-1)}` : ""}`, exitCode: restart.code, stderrTail: tail }
+    : !r.ok && r.problem.kind === "timeout" ? { host: host.name, kind: "timeout", step: "restart", message: `restart timed out: the switch and restart took over ${timeoutSec}s (killed on the host)`, exitCode: r.problem.exitCode ?? 124, stderrTail: tail }
+    : { ...(r.ok ? { host: host.name, kind: "failed" as const, message: "restart printed no result" } : r.problem), step: "restart" };
+  d.record(host.name, "restart", problem ? { ok: false, ms: r.ms - report.promoteMs, problem } : { ok: true, lines: [], ms: restart!.ms });
+  return { switched: true, problem };
 }
 
 /** Why a first deploy to a host builds in full: expected, so not reported as a fallback. */

@@ -33,7 +33,7 @@ export class LocalShell implements RemoteShell {
       }, req.timeoutMs);
       const onAbort = () => {
         kill();
-        finish(() => reject(new HostFailure(host.name, "timeout", "aborted")));
+        finish(() => reject(new HostFailure(host.name, "timeout", "aborted", { killed: true, stdout, stderr })));
       };
       req.signal?.addEventListener("abort", onAbort, { once: true });
       const decoder = new TextDecoder();

@@ -13,7 +13,7 @@
 
 import { shellCommand } from "./quote.js";
 
-export type StepName = "census" | "prepare" | "activate";
+export type StepName = "census" | "prepare" | "activate" | "ship";
 
 const FRAME = `printf '%s begin\\n' "$1"; printf '%s begin\\n' "$1" >&2; set -u`;
 /**
@@ -21,15 +21,23 @@ const FRAME = `printf '%s begin\\n' "$1"; printf '%s begin\\n' "$1" >&2; set -u`
  * set, and everything a login file could export that changes what the step's commands do is removed.
  */
 const HYGIENE = "export PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C; unset CDPATH ENV BASH_ENV POSIXLY_CORRECT LD_PRELOAD LD_LIBRARY_PATH GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_NAMESPACE GIT_COMMON_DIR";
-/** Steps that start few processes and need neither git's configuration nor a pristine environment. */
-const LIGHT: ReadonlySet<StepName> = new Set(["census", "activate"]);
+/**
+ * Steps that start few processes and need neither git's configuration nor a pristine environment
+ * (ship runs its prepare part under env -i and timeout(1) itself, as a child).
+ */
+const LIGHT: ReadonlySet<StepName> = new Set(["census", "activate", "ship"]);
 
-/** Steps that also carry their deadline on the host (timeout(1)); see the note at the top. */
+/** Steps whose whole run carries its deadline on the host (timeout(1)); see the note at the top. */
 export function hasRemoteDeadline(step: StepName): boolean {
   return !LIGHT.has(step);
 }
 
-const SCRIPTS: Record<StepName, string> = {
+/** How long past prepare's deadline timeout(1) waits before it kills with KILL. */
+export const PREPARE_KILL_AFTER_SEC = 5;
+/** The clean environment prepare runs in, and its deadline on the host (timeout(1)), before the deadline itself. */
+const PREPARE_WRAPPER = ["/usr/bin/env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "/usr/bin/timeout", "-k", String(PREPARE_KILL_AFTER_SEC)];
+
+const SCRIPTS: Record<Exclude<StepName, "ship">, string> = {
   // $2 base. Shell builtins only (it runs on every host before every deploy): the live release by
   // cd -P, the revisions the cache holds from its refs/tugboat/ refs, loose or packed.
   census: `
@@ -228,10 +236,28 @@ done
 exit 0`,
 };
 
+/**
+ * ship: a deploy's whole work on one host in one exec, prepare then activate, one SSH channel a host
+ * instead of two (a channel costs a host a session process and a login shell). $2 prepare's script,
+ * $3 its deadline, $4-$9 prepare's arguments ($2-$7 above), $10 the restart command, $11 the releases to
+ * keep. prepare runs as a child, exactly as the prepare step runs alone: under env -i and timeout(1),
+ * its output straight to the step's. Only if it succeeded does this shell go on to activate, in the
+ * login environment (the restart's, as for activate alone); if it failed, "prepare exit N" says so and
+ * the step exits N. The engine follows the lines live: prepare's "state" line ends prepare (its deadline
+ * was on the host), and activate's own deadline starts there.
+ */
+const SHIP = `
+m=$1; prep=$2; t=$3; shift 3
+${PREPARE_WRAPPER.join(" ")} "$t" /bin/sh -c "$prep" tugboat-prepare "$m" "$1" "$2" "$3" "$4" "$5" "$6"
+rc=$?
+[ "$rc" -eq 0 ] || { echo "prepare exit $rc"; exit "$rc"; }
+set -- "$m" "$1" "$2" "$7" "$8"
+${SCRIPTS.activate.trim()}`;
+
 export interface StepOptions {
   /** The umask every step runs with, e.g. "022". */
   readonly umask: string;
-  /** The step's deadline; prepare also carries it on the host (timeout(1)). */
+  /** The step's deadline; prepare also carries it on the host (timeout(1)), and so does ship's prepare part. */
   readonly timeoutSec: number;
   /** A random marker for this run; output before it (login-file noise) is ignored. */
   readonly nonce: string;
@@ -242,9 +268,16 @@ export function stepCommand(step: StepName, args: readonly string[], o: StepOpti
   if (!/^[0-7]{3,4}$/.test(o.umask)) throw new Error(`bad umask ${o.umask}`);
   const marker = `@@tugboat-${o.nonce}@@`;
   const light = LIGHT.has(step);
-  const script = `umask ${o.umask}; ${light ? `${HYGIENE}; ` : ""}${FRAME}\n${SCRIPTS[step].trim()}`;
+  const body = step === "ship" ? SHIP.trim() : SCRIPTS[step].trim();
+  const script = `umask ${o.umask}; ${light ? `${HYGIENE}; ` : ""}${FRAME}\n${body}`;
   // Light steps skip env(1) and timeout(1).
-  const wrapper = light ? [] : ["/usr/bin/env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "/usr/bin/timeout", "-k", "5", String(Math.max(1, Math.ceil(o.timeoutSec)))];
+  if (step === "ship") {
+    // prepare's script goes to the host as an argument, run by ship's shell under prepare's own wrapper
+    const prepare = `umask ${o.umask}; set -u\n${SCRIPTS.prepare.trim()}`;
+    const deadline = String(Math.max(1, Math.ceil(o.timeoutSec)));
+    return shellCommand(["exec", "/bin/sh", "-c", script, "tugboat-ship", marker, prepare, deadline, ...args]);
+  }
+  const wrapper = light ? [] : [...PREPARE_WRAPPER, String(Math.max(1, Math.ceil(o.timeoutSec)))];
   return shellCommand(["exec", ...wrapper, "/bin/sh", "-c", script, `tugboat-${step}`, marker, ...args]);
 }
 

@@ -44,12 +44,15 @@ afterAll(() => temp.removeAll());
 describe("DeployEngine on local hosts", () => {
   it("deploys canaries first, passes the gate, then batches; every host's current points at the new release", async () => {
     const order: string[] = [];
-    const t = setup({}, observed((_host, req, run) => (order.push(/tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?"), run())));
+    const t = setup({}, observed((_host, req, run) => (order.push(/tugboat-(census|ship|activate)/.exec(req.command)?.[1] ?? "?"), run())));
     const result = await t.engine.deploy({ app: "app", reason: "first deploy", nick: "alice", onEvent: t.onEvent });
     // a first deploy (no live release on record) reads every host before it ships to any
     expect(result.from).toBeNull();
     expect(order.filter((s) => s === "census")).toHaveLength(10);
-    expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("prepare"));
+    expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("ship"));
+    // then one exec a host: prepare and promote in one (ship), each journaled as its own step
+    expect(order.slice(10)).toEqual(Array(10).fill("ship"));
+    for (const h of hosts) expect(t.journal.steps(result.deploy.id).filter((s) => s.host === h).map((s) => [s.step, s.outcome])).toEqual([["prepare", "ok"], ["promote", "ok"]]);
     expect(result.state).toBe("succeeded");
     expect(result.ok).toHaveLength(10);
     for (const h of hosts) expect(current(h)).toBe(result.to);
@@ -145,7 +148,7 @@ describe("DeployEngine on local hosts", () => {
     let most = 0;
     const order: string[] = [];
     const counting = observed(async (host, req, run) => {
-      const step = /tugboat-(census|prepare|activate)/.exec(req.command)?.[1] ?? "?";
+      const step = /tugboat-(census|ship|activate)/.exec(req.command)?.[1] ?? "?";
       order.push(step);
       most = Math.max(most, ++inFlight);
       try {
@@ -167,13 +170,14 @@ describe("DeployEngine on local hosts", () => {
     expect(result.ok).toHaveLength(10);
     expect(most).toBe(3);
     expect(order.filter((s) => s === "census")).toHaveLength(10);
-    expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("prepare"));
+    expect(order.lastIndexOf("census")).toBeLessThan(order.indexOf("ship"));
   });
 
   it("a deploy after its preview reads no host twice; after another deploy or too late, it reads them again", async () => {
     // !deploy previews (a census of every host) and then deploys: the hosts are not read twice.
     const censuses: string[] = [];
-    const t = setup({ canaries: [], batchSize: 0 }, observed((host, req, run) => (req.command.includes("tugboat-census") && censuses.push(host.name), run())));
+    const execs: string[] = [];
+    const t = setup({ canaries: [], batchSize: 0 }, observed((host, req, run) => (req.command.includes("tugboat-census") && censuses.push(host.name), execs.push(`${host.name} ${/tugboat-(census|ship|activate)/.exec(req.command)?.[1]}`), run())));
     if (!t.journal.live("app")) expect((await t.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
     const deployAfter = async (preview: Awaited<ReturnType<typeof t.engine.preview>>, census = preview.census) => {
       censuses.length = 0;
@@ -186,7 +190,10 @@ describe("DeployEngine on local hosts", () => {
     upstream.commit({ "src/file4.txt": "previewed\n" }, "previewed");
     const preview = await t.engine.preview("app", undefined);
     expect(preview.census.entries).toHaveLength(10);
+    execs.length = 0;
     expect(await deployAfter(preview)).toEqual([]);
+    // the deploy itself: one exec a host, all of its work
+    expect(execs.sort()).toEqual(hosts.map((h) => `${h} ship`));
 
     // Another operation of the app between the preview and the deploy: the hosts changed, read them again.
     upstream.commit({ "src/file5.txt": "raced\n" }, "raced");

@@ -1,5 +1,5 @@
 // The host step scripts run for real (/bin/sh, git, coreutils) on directories standing for hosts.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,7 +44,7 @@ async function run(step: StepName, args: string[], opts: { stdin?: Buffer; noise
   const nonce = `n${++n}`;
   let command = stepCommand(step, args, { umask: "022", timeoutSec: opts.timeoutSec ?? 30, nonce });
   // What a login shell with a hostile .bashrc does before our command: print, and tighten the umask.
-  if (opts.noise) command = `echo "Welcome to web01"; echo "motd" >&2; umask 077; export GIT_DIR=/nonexistent; ${command}`;
+  if (opts.noise) command = `echo "Welcome to web01"; echo "motd" >&2; umask 077; export GIT_DIR=/nonexistent GREETING=hello; ${command}`;
   const r = await shell.exec(host, { command, timeoutMs: (opts.timeoutSec ?? 30) * 1000, ...(opts.stdin ? { stdin: opts.stdin } : {}) }).catch((e: unknown) => {
     // stopped at its deadline: what it printed until then, and whether the kill was confirmed
     if (!(e instanceof HostFailure) || e.kind !== "timeout") throw e;
@@ -417,5 +417,48 @@ describe("warm releases: made from the live one, sharing unchanged files", () =>
     expect(parsePrepare(r.lines!)).toMatchObject({ cacheReset: true, mode: "full" });
     checkRelease(join(base, "releases", v2), v2);
   });
-});
+  it("ship: prepare then activate in one exec; a prepare that fails or hangs stops before the switch", async () => {
+    const base = join(dir, "srv", "app-ship");
+    const a = commit("s.txt", "1\n");
+    const b = commit("s.txt", "2\n");
+    const c = commit("s.txt", "3\n");
+    // login-file noise exports a variable: the restart runs in the login environment, as activate alone does
+    let r = await run("ship", [base, a, "1", "", treeOf(a), "5", 'echo "restart saw $GREETING in $(cat s.txt)"', "5"], { stdin: bundle(a), noise: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(parsePrepare(r.lines!)).toMatchObject({ mode: "full", fallback: "no live release" });
+    expect(parseActivate(r.lines!)).toMatchObject({ was: null, restart: { outcome: "ok", code: 0 } });
+    expect(r.errLines).toEqual(["restart saw hello in 1"]);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${a}`);
+    r = await run("ship", [base, b, "1", "", treeOf(b), "5", "", "5"], { stdin: bundle(b, a) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.lines!.filter((l) => !l.startsWith("promoted "))).toEqual([`state prepared warm ${a}`]);
+    expect(parseActivate(r.lines!)).toMatchObject({ was: a, restart: null });
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
 
+    // prepare fails (a bad argument): it says so with its exit code, nothing is switched, no restart runs
+    r = await run("ship", [base, c, "1", "", "not-a-tree", "5", "echo restarted", "5"], { stdin: bundle(c, b) });
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual(["prepare exit 2"]);
+    expect(r.errLines).toEqual(["bad tree argument"]);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
+
+    // prepare hangs (a bundle that never comes): timeout(1) kills it on the host at prepare's own
+    // deadline, even with the connection still open, and the step ends there
+    const nonce = "hang";
+    const command = stepCommand("ship", [base, c, "1", "", treeOf(c), "5", "echo restarted", "5"], { umask: "022", timeoutSec: 1, nonce });
+    const started = Date.now();
+    const child = spawn("/bin/sh", ["-c", command], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    child.stdin.destroy();
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(code).toBe(124);
+    expect(framed(out, nonce)).toEqual(["prepare exit 124"]);
+    expect(framed(err, nonce)).toEqual([]);
+    expect(readlinkSync(join(base, "current"))).toBe(`releases/${b}`);
+    expect(readdirSync(join(base, "releases")).sort()).toEqual([a, b].sort());
+  });
+});
