@@ -518,9 +518,11 @@ export class DeployEngine {
     const timeoutSec = t.prepareSec + PREPARE_KILL_AFTER_SEC + activateSec;
     const r = await runStep(d, host, "ship", args, { timeoutSec, stdin: s.bundle ?? undefined, signal: signal ? AbortSignal.any([signal, phase.signal]) : phase.signal, record: false, onLine }).finally(() => clearTimeout(phaseTimer));
     if (!prepared) {
-      const problem = prepareProblem(host, r, t.prepareSec);
-      // killed by us, or the connection lost, before prepare's report came: it may have gone on
-      return { prepared: null, problem, ms: r.ms, bytesSent: r.bytesSent, switched: problem.kind === "timeout" || problem.kind === "protocol" };
+      // The step ended before prepare reported: a prepare that failed said so ("prepare exit N") and
+      // nothing was switched. If the connection was lost, or the step was stopped without the host
+      // confirming the kill, the host may have gone on to switch: a rollback of switched hosts includes it.
+      const maybeSwitched = !r.ok && r.problem.step !== "connect" && (r.problem.kind === "protocol" || (r.problem.kind === "timeout" && r.killed !== true));
+      return { prepared: null, problem: prepareProblem(host, r, t.prepareSec), ms: r.ms, bytesSent: r.bytesSent, switched: maybeSwitched };
     }
     const killedAtPhase = phase.signal.aborted && !signal?.aborted && !r.ok && r.problem.kind === "timeout";
     const result: StepResult = killedAtPhase && !r.ok ? { ...r, problem: { ...r.problem, step: "activate", message: `activate timed out after ${activateSec}s (killed on the host)` } } : r;

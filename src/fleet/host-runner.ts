@@ -8,7 +8,14 @@ import { framed, hasRemoteDeadline, stepCommand, type StepName } from "./steps.j
 
 export type StepResult =
   | { readonly ok: true; readonly lines: string[]; readonly ms: number; readonly stderrTail?: string }
-  | { readonly ok: false; readonly problem: HostProblem; readonly ms: number; readonly lines?: string[] | null };
+  | {
+      readonly ok: false;
+      readonly problem: HostProblem;
+      readonly ms: number;
+      readonly lines?: string[] | null;
+      /** Stopped at a deadline or by an abort: whether the host confirmed the kill (undefined: not stopped so). */
+      readonly killed?: boolean;
+    };
 
 export interface StepRunnerDeps {
   readonly shell: RemoteShell;
@@ -81,7 +88,7 @@ export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, 
     const lines = e.detail.stdout !== undefined ? framed(e.detail.stdout, nonce) : null;
     const stderrTail = e.detail.stderr !== undefined ? (framed(e.detail.stderr, nonce) ?? e.detail.stderr.split("\n").filter(Boolean)).slice(-TAIL_LINES).join("\n") : undefined;
     const message = e.kind === "timeout" && e.detail.killed !== undefined ? `${step} timed out after ${timeoutSec}s (${e.detail.killed ? "killed on the host" : "the host did not confirm it was killed"})` : e.message.replace(`${host.name}: `, "");
-    result = { ok: false, ms, lines, problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message, ...(stderrTail ? { stderrTail } : {}) } };
+    result = { ok: false, ms, lines, ...(e.detail.killed !== undefined ? { killed: e.detail.killed } : {}), problem: { host: host.name, kind: e.kind, step: e.detail.step ?? step, message, ...(stderrTail ? { stderrTail } : {}) } };
   }
   if (run.record !== false) deps.record(host.name, step, result);
   return { ...result, bytesSent };

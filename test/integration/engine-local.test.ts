@@ -1,10 +1,11 @@
 // The sync engine end to end on the local transport: real git, real /bin/sh steps, directories as hosts.
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CENSUS_REUSE_MS } from "../../src/fleet/engine.js";
 import { LocalShell } from "../../src/fleet/local-shell.js";
-import type { ExecRequest, Host, RemoteShell } from "../../src/fleet/remote-shell.js";
+import { HostFailure, type ExecRequest, type Host, type RemoteShell } from "../../src/fleet/remote-shell.js";
 import { TempDirs, UpstreamRepo } from "../fixtures/git-repos.js";
 import { makeEngine } from "../support/engine.js";
 
@@ -209,6 +210,36 @@ describe("DeployEngine on local hosts", () => {
     const partial = await t.engine.preview("app", undefined);
     const lost = { ...partial.census, entries: partial.census.entries.map((e) => (e.host === "web03" ? { host: e.host, state: null, problem: { host: e.host, kind: "timeout" as const, step: "census", message: "census timed out" } } : e)) };
     expect(await deployAfter(partial, lost)).toEqual(["web03"]);
+  });
+
+  it("rolls back only hosts that may have switched: not one whose prepare failed, nor one whose stop was confirmed", async () => {
+    const first = setup({ canaries: [], batchSize: 0 });
+    if (!first.journal.live("app")) expect((await first.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
+    const before = hosts.map(current);
+    upstream.commit({ "src/file8.txt": "stopped\n" }, "stopped mid-prepare");
+    const tree = execFileSync("git", ["-C", upstream.dir, "rev-parse", "HEAD^{tree}"], { encoding: "utf8" }).trim();
+    const ship = (req: ExecRequest) => req.command.includes("tugboat-ship");
+    const t = setup({ canaries: [], batchSize: 0, failureBudget: 1 }, observed(async (host, req, run) => {
+      if (!ship(req)) return run();
+      // web05's prepare really fails (a bad argument: exit 2); web06-08 are stopped before prepare reported
+      if (host.name === "web05") return new LocalShell().exec(host, { ...req, command: req.command.replace(tree, "not-a-tree") });
+      if (host.name === "web06") throw new HostFailure(host.name, "timeout", "no result within 1000 ms (killed on the host)", { killed: true, stdout: "", stderr: "" });
+      if (host.name === "web07") throw new HostFailure(host.name, "timeout", "no result within 1000 ms (the host did not confirm it was killed)", { killed: false, stdout: "", stderr: "" });
+      if (host.name === "web08") throw new HostFailure(host.name, "protocol", "the connection was lost");
+      return run();
+    }));
+    const result = await t.engine.deploy({ app: "app", reason: "stopped", nick: "alice" });
+    expect(result.state).toBe("rolled-back");
+    const byHost = Object.fromEntries(result.problems.map((p) => [p.host, p]));
+    expect(byHost.web05).toMatchObject({ kind: "failed", step: "prepare", exitCode: 2, message: "prepare failed with exit code 2: bad tree argument" });
+    expect(byHost.web06).toMatchObject({ kind: "timeout", step: "prepare" });
+    expect(byHost.web08).toMatchObject({ kind: "protocol", step: "prepare" });
+    // the switched hosts go back, and so do those that may have switched (web07, web08): never web05 or web06
+    expect([...result.rolledBack].sort()).toEqual(hosts.filter((h) => h !== "web05" && h !== "web06"));
+    expect(hosts.map(current)).toEqual(before);
+    const steps = t.journal.steps(result.deploy.id);
+    expect(steps.filter((s) => s.host === "web05").map((s) => [s.step, s.outcome])).toEqual([["prepare", "failed"]]);
+    expect(steps.filter((s) => s.host === "web06").map((s) => [s.step, s.outcome])).toEqual([["prepare", "timeout"]]);
   });
 
   it("reports each host's switch as it happens, while its restart still runs", async () => {
