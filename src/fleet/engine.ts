@@ -501,6 +501,7 @@ export class DeployEngine {
     const started = this.deps.now();
     const seen: string[] = [];
     let prepared: PrepareReport | null = null;
+    let preparedMs = 0;
     const promoted = promoteRecorder(d, host);
     // activate's deadline: from prepare's report on, the rest of the step has activateSec
     const phase = new AbortController();
@@ -510,7 +511,8 @@ export class DeployEngine {
       seen.push(line);
       if (!line.startsWith("state ")) return;
       prepared = parsePrepare(seen);
-      d.record(host.name, "prepare", { ok: true, lines: seen, ms: this.deps.now() - started }, s.describe(prepared));
+      preparedMs = this.deps.now() - started;
+      d.record(host.name, "prepare", { ok: true, lines: seen, ms: preparedMs }, s.describe(prepared));
       phaseTimer = setTimeout(() => phase.abort(), activateSec * 1000);
     };
     const args = [s.base, s.sha, s.bundle ? "1" : "0", s.reset ? "reset" : "", s.tree, String(app.keep), app.restart ?? "", String(app.keep)];
@@ -524,8 +526,10 @@ export class DeployEngine {
       const maybeSwitched = !r.ok && r.problem.step !== "connect" && (r.problem.kind === "protocol" || (r.problem.kind === "timeout" && r.killed !== true));
       return { prepared: null, problem: prepareProblem(host, r, t.prepareSec), ms: r.ms, bytesSent: r.bytesSent, switched: maybeSwitched };
     }
+    // activate's part of the step, as if it had run alone: its own duration, its own deadline's words
     const killedAtPhase = phase.signal.aborted && !signal?.aborted && !r.ok && r.problem.kind === "timeout";
-    const result: StepResult = killedAtPhase && !r.ok ? { ...r, problem: { ...r.problem, step: "activate", message: `activate timed out after ${activateSec}s (killed on the host)` } } : r;
+    const ms = Math.max(0, r.ms - preparedMs);
+    const result: StepResult = r.ok ? { ...r, ms } : { ...r, ms, ...(killedAtPhase ? { problem: { ...r.problem, step: "activate", message: `activate timed out after ${activateSec}s (killed on the host)` } } : {}) };
     const activation = judgeActivation(d, host, app, result, promoted.record, activateSec);
     return { prepared, problem: activation.problem, ms: r.ms, bytesSent: r.bytesSent, switched: activation.switched };
   }

@@ -1,6 +1,7 @@
 // The fixed scripts a host runs, one per step, and the framing that makes their output trustworthy.
 // prepare runs as `env -i PATH=... LC_ALL=C timeout ... /bin/sh -c SCRIPT`; the light steps (census,
-// activate) as `/bin/sh -c SCRIPT`, the script clearing what matters itself. Each has an explicit
+// activate) as `/bin/sh -c SCRIPT`, the script clearing what matters itself. ship, a deploy's work on
+// a host in one exec, is a light step that runs prepare as a child, wrapped as above, then activate. Each has an explicit
 // umask: nothing from login files (.bashrc output, umask, exported variables, functions) reaches the
 // step, and text printed before the frame marker is ignored. Arguments are positional ($2...), quoted
 // by shellQuote; never spliced.
