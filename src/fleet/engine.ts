@@ -518,7 +518,7 @@ export class DeployEngine {
     const args = [s.base, s.sha, s.bundle ? "1" : "0", s.reset ? "reset" : "", s.tree, String(app.keep), app.restart ?? "", String(app.keep)];
     // prepare's deadline and timeout(1)'s grace after it, then activate's; the phase timer comes first
     const timeoutSec = t.prepareSec + PREPARE_KILL_AFTER_SEC + activateSec;
-    const r = await runStep(d, host, "ship", args, { timeoutSec, stdin: s.bundle ?? undefined, signal: signal ? AbortSignal.any([signal, phase.signal]) : phase.signal, record: false, onLine }).finally(() => clearTimeout(phaseTimer));
+    const r = await runStep(d, host, "ship", args, { timeoutSec, hostDeadlineSec: t.prepareSec, stdin: s.bundle ?? undefined, signal: signal ? AbortSignal.any([signal, phase.signal]) : phase.signal, record: false, onLine }).finally(() => clearTimeout(phaseTimer));
     if (!prepared) {
       // The step ended before prepare reported: a prepare that failed said so ("prepare exit N") and
       // nothing was switched. If the connection was lost, or the step was stopped without the host

@@ -25,7 +25,10 @@ export interface StepRunnerDeps {
 }
 
 export interface StepRun {
+  /** The step's deadline here (the command is killed on the host when it passes). */
   readonly timeoutSec: number;
+  /** The deadline the step carries on the host (prepare's timeout(1)); default timeoutSec. */
+  readonly hostDeadlineSec?: number;
   readonly stdin?: Buffer | undefined;
   readonly signal?: AbortSignal | undefined;
   /** false: the caller records what the step's lines mean (a step that reports several phases). */
@@ -63,7 +66,7 @@ const REMOTE_DEADLINE_GRACE_MS = 3000;
 export async function runStep(deps: StepRunnerDeps, host: Host, step: StepName, args: string[], run: StepRun): Promise<StepResult & { bytesSent: number }> {
   const { timeoutSec, stdin, signal } = run;
   const nonce = randomBytes(8).toString("hex");
-  const command = stepCommand(step, args, { umask: deps.umask, timeoutSec, nonce });
+  const command = stepCommand(step, args, { umask: deps.umask, timeoutSec: run.hostDeadlineSec ?? timeoutSec, nonce });
   const started = deps.now();
   let result: StepResult;
   let bytesSent = 0;

@@ -1,6 +1,6 @@
 // The sync engine end to end on the local transport: real git, real /bin/sh steps, directories as hosts.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CENSUS_REUSE_MS } from "../../src/fleet/engine.js";
@@ -240,6 +240,29 @@ describe("DeployEngine on local hosts", () => {
     const steps = t.journal.steps(result.deploy.id);
     expect(steps.filter((s) => s.host === "web05").map((s) => [s.step, s.outcome])).toEqual([["prepare", "failed"]]);
     expect(steps.filter((s) => s.host === "web06").map((s) => [s.step, s.outcome])).toEqual([["prepare", "timeout"]]);
+  });
+
+  it("kills a prepare that hangs at prepare's own deadline on the host, not at the whole step's", async () => {
+    const first = setup({ canaries: [], batchSize: 0 });
+    if (!first.journal.live("app")) expect((await first.engine.deploy({ app: "app", reason: "first", nick: "alice" })).state).toBe("succeeded");
+    // web09's cache repository config is a FIFO nobody writes: git blocks opening it
+    const config = join(dir, "fleet", "web09", "srv/app/cache.git/config");
+    const saved = readFileSync(config);
+    rmSync(config);
+    execFileSync("mkfifo", [config]);
+    try {
+      const t = setup({ canaries: [], batchSize: 0, failureBudget: 1, timeouts: { prepareSec: 1 } });
+      upstream.commit({ "src/file9.txt": "hang\n" }, "a host hangs in prepare");
+      const started = Date.now();
+      const result = await t.engine.deploy({ app: "app", reason: "hang", nick: "alice" });
+      // 1 s and timeout(1)'s kill, not prepareSec + 5 + the switch and restart's deadline
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(result.problems).toEqual([expect.objectContaining({ host: "web09", kind: "timeout", step: "prepare", message: "prepare timed out after 1s (killed on the host)" })]);
+      expect(result.state).toBe("succeeded");
+    } finally {
+      rmSync(config);
+      writeFileSync(config, saved);
+    }
   });
 
   it("reports each host's switch as it happens, while its restart still runs", async () => {
