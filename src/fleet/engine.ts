@@ -365,7 +365,7 @@ export class DeployEngine {
               problems.push({ host: t.host.name, kind: "failed", step: "rollback", message: "no previous release to return to" });
               return;
             }
-            const r = await this.activate(stepDeps, t.host, app, t.previous, 0);
+            const r = await this.activate(stepDeps, t.host, app, t.previous);
             if (r.problem) return void problems.push({ ...r.problem, step: r.problem.step === "restart" ? "rollback restart" : "rollback" });
             rolledBack.push(t.host.name);
           }),
@@ -449,7 +449,7 @@ export class DeployEngine {
       targets.map((host) =>
         limit.run(async () => {
           const t = this.deps.now();
-          const r = await this.activate(stepDeps, host, app, target, 0, req.signal);
+          const r = await this.activate(stepDeps, host, app, target, req.signal);
           const problem = r.problem?.exitCode === 4 && r.problem.step === "promote" ? { ...r.problem, message: `does not keep release ${target.slice(0, 7)}` } : r.problem;
           emit({ type: "host-done", deployId: deploy.id, host: host.name, ok: problem === null, ms: this.deps.now() - t, ...(problem ? { problem } : {}) });
           if (problem) problems.push(problem);
@@ -478,14 +478,16 @@ export class DeployEngine {
   }
 
   /**
-   * Promote, restart and (keep > 0) prune on one host in one exec; the journal gets promote and
-   * restart as their own steps. `switched`: current may now point at sha (a host that timed out or
-   * dropped mid-step counts, so a rollback of switched hosts never misses one).
+   * Promote and restart on one host in one exec, pruning nothing (a rollback: a deploy's own switch is
+   * ship's second part); the journal gets promote and restart as their own steps. `switched`: current
+   * may now point at sha (a host that timed out or dropped mid-step counts, so a rollback of switched
+   * hosts never misses one).
    */
-  private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, keep: number, signal?: AbortSignal): Promise<Activation> {
+  private async activate(d: StepRunnerDeps, host: Host, app: AppConfig, sha: string, signal?: AbortSignal): Promise<Activation> {
     const promoted = promoteRecorder(d, host);
-    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", String(keep)], { timeoutSec: this.activateSec(app, keep), signal, record: false, onLine: promoted.onLine });
-    return judgeActivation(d, host, app, r, promoted.record);
+    const timeoutSec = this.activateSec(app, 0);
+    const r = await runStep(d, host, "activate", [this.deps.basePath(host, app), sha, app.restart ?? "", "0"], { timeoutSec, signal, record: false, onLine: promoted.onLine });
+    return judgeActivation(d, host, app, r, promoted.record, timeoutSec);
   }
 
   /**
@@ -589,7 +591,7 @@ function prepareProblem(host: Host, r: StepResult, prepareSec: number): HostProb
  * What an exec of activate (alone, or as ship's second part) did: the switch, the restart's outcome.
  * `timeoutSec` is activate's deadline, for the words of a restart killed at it.
  */
-function judgeActivation(d: StepRunnerDeps, host: Host, app: AppConfig, r: StepResult, recordPromote: (was: string | null, ms: number) => void, timeoutSec = app.timeouts.promoteSec + (app.restart ? app.timeouts.restartSec : 0)): Activation {
+function judgeActivation(d: StepRunnerDeps, host: Host, app: AppConfig, r: StepResult, recordPromote: (was: string | null, ms: number) => void, timeoutSec: number): Activation {
   const lines = r.ok ? r.lines : (r.lines ?? null);
   const exit = r.ok ? { code: 0, ms: r.ms } : r.problem.kind === "failed" && r.problem.exitCode !== undefined ? { code: r.problem.exitCode, ms: r.ms } : undefined;
   const report = lines ? parseActivate(lines, exit) : null;

@@ -271,14 +271,14 @@ export function stepCommand(step: StepName, args: readonly string[], o: StepOpti
   const light = LIGHT.has(step);
   const body = step === "ship" ? SHIP.trim() : SCRIPTS[step].trim();
   const script = `umask ${o.umask}; ${light ? `${HYGIENE}; ` : ""}${FRAME}\n${body}`;
-  // Light steps skip env(1) and timeout(1).
+  const deadline = String(Math.max(1, Math.ceil(o.timeoutSec)));
   if (step === "ship") {
     // prepare's script goes to the host as an argument, run by ship's shell under prepare's own wrapper
     const prepare = `umask ${o.umask}; set -u\n${SCRIPTS.prepare.trim()}`;
-    const deadline = String(Math.max(1, Math.ceil(o.timeoutSec)));
     return shellCommand(["exec", "/bin/sh", "-c", script, "tugboat-ship", marker, prepare, deadline, ...args]);
   }
-  const wrapper = light ? [] : [...PREPARE_WRAPPER, String(Math.max(1, Math.ceil(o.timeoutSec)))];
+  // Light steps skip env(1) and timeout(1).
+  const wrapper = light ? [] : [...PREPARE_WRAPPER, deadline];
   return shellCommand(["exec", ...wrapper, "/bin/sh", "-c", script, `tugboat-${step}`, marker, ...args]);
 }
 
